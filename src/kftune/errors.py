@@ -1,0 +1,55 @@
+"""One root error type; each subclass also inherits the builtin a caller would expect.
+
+The CLI turns any KftuneError into one line and its ``exit_code``; anything else is a bug
+and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+
+class KftuneError(Exception):
+    """Root of every error kftune raises on purpose."""
+
+    exit_code = 1
+
+
+class SpecError(KftuneError, ValueError):
+    """The tuning spec is invalid: the message names the field path and the problem."""
+
+    exit_code = 2
+
+
+class DataError(KftuneError, ValueError):
+    """A data file is missing, empty or not usable as features/labels."""
+
+    exit_code = 2
+
+
+class ModelRefError(KftuneError, ImportError):
+    """A model reference (``pkg.module:fn`` or ``file.py:fn``) does not resolve."""
+
+    exit_code = 2
+
+
+class ResumeError(KftuneError, RuntimeError):
+    """Saved state exists but belongs to a different spec."""
+
+    exit_code = 3
+
+
+class LockError(KftuneError, RuntimeError):
+    """Another live run holds the output location."""
+
+    exit_code = 4
+
+
+class StorageError(KftuneError, OSError):
+    """Object storage failed after the client's retries."""
+
+    exit_code = 5
+
+
+class MissingExtraError(KftuneError, ImportError):
+    """An optional dependency is not installed; the message names the extra."""
+
+    exit_code = 6
