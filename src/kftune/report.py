@@ -1,0 +1,295 @@
+"""The run report: one self-contained HTML page written next to the other outputs.
+
+Why self-contained: the report is opened from a bucket, a KFP artifact viewer or a laptop with no
+network, so CSS is inline and the plot is a base64 PNG (matplotlib, Agg backend, imported lazily).
+It reads only files of the output folder (``trials.csv``, ``best_hyperparameters.json``,
+``run.json``), so ``kftune report RUN_DIR`` can rebuild it at any time, and it copes with missing
+files, failed trials (empty objective) and runs with no completed trial.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import html
+import io
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+__all__ = ["write_report", "render_report", "read_trials", "top_trials", "REPORT_NAME"]
+
+REPORT_NAME = "report.html"
+_FIXED_COLUMNS = ("number", "trial_id", "status", "objective", "best_so_far", "seconds")
+
+_CSS = """
+body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:2rem auto;max-width:1100px;
+color:#1f2328;padding:0 1rem}
+h1{font-size:1.5rem;margin-bottom:.2rem} h2{font-size:1.15rem;margin-top:2rem;border-bottom:1px solid #d0d7de}
+.sub{color:#59636e;margin-top:0}
+.cards{display:flex;flex-wrap:wrap;gap:.8rem;margin:1rem 0}
+.card{border:1px solid #d0d7de;border-radius:6px;padding:.6rem .9rem;min-width:9rem}
+.card b{display:block;font-size:1.25rem}
+.card span{color:#59636e;font-size:.85rem}
+table{border-collapse:collapse;font-size:.9rem;margin:.5rem 0}
+th,td{border:1px solid #d0d7de;padding:.3rem .6rem;text-align:left}
+th{background:#f6f8fa} td.num{text-align:right;font-variant-numeric:tabular-nums}
+tr.best td{background:#dafbe1}
+.failed{color:#cf222e} .muted{color:#59636e}
+img{max-width:100%;border:1px solid #d0d7de;border-radius:6px}
+code{background:#f6f8fa;padding:.1rem .3rem;border-radius:4px}
+"""
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def _load_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (FileNotFoundError, json.JSONDecodeError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _num(v: Any) -> float | None:
+    if v is None or v == "":
+        return None
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(f) else f
+
+
+def read_trials(path: Path) -> tuple[list[dict[str, Any]], list[str]]:
+    """Rows of ``trials.csv`` (objective/best_so_far/seconds as float or None) and the
+    hyperparameter column names, in file order. Missing file -> ([], [])."""
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f)
+            fields = list(reader.fieldnames or [])
+            rows = list(reader)
+    except FileNotFoundError:
+        return [], []
+    hp_names = [c for c in fields if c not in _FIXED_COLUMNS]
+    out = []
+    for i, r in enumerate(rows, start=1):
+        row: dict[str, Any] = dict(r)
+        row["number"] = int(_num(r.get("number")) or i)
+        row["status"] = (r.get("status") or "").upper() or "UNKNOWN"
+        for k in ("objective", "best_so_far", "seconds"):
+            row[k] = _num(r.get(k))
+        out.append(row)
+    return out, hp_names
+
+
+def _direction(best: dict, run: dict) -> str:
+    for src in (best.get("objective"), run.get("objective")):
+        if isinstance(src, dict) and src.get("direction") in ("min", "max"):
+            return src["direction"]
+    return "max"
+
+
+def _metric(best: dict, run: dict) -> str:
+    for src in (best.get("objective"), run.get("objective")):
+        if isinstance(src, dict) and src.get("metric"):
+            return str(src["metric"])
+    return "objective"
+
+
+def top_trials(rows: list[dict[str, Any]], direction: str, k: int = 10) -> list[dict[str, Any]]:
+    """Completed trials with an objective, best first (``direction`` "max" or "min"), at most k."""
+    done = [r for r in rows if r["status"] == "COMPLETED" and r["objective"] is not None]
+    done.sort(key=lambda r: (-r["objective"] if direction == "max" else r["objective"], r["number"]))
+    return done[:k]
+
+
+def _best_so_far(rows: list[dict[str, Any]], direction: str) -> list[float | None]:
+    best: float | None = None
+    curve = []
+    for r in rows:
+        v = r["objective"] if r["status"] == "COMPLETED" else None
+        if v is not None and (best is None or (v > best if direction == "max" else v < best)):
+            best = v
+        curve.append(best)
+    return curve
+
+
+# --------------------------------------------------------------------------- plot
+
+
+def _plot_png(rows: list[dict[str, Any]], direction: str, metric: str) -> str | None:
+    """Base64 PNG: objective per trial (dots), failed trials (x on the axis), best-so-far (step)."""
+    if not rows:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    from matplotlib.figure import Figure  # no pyplot: no global state, no GUI backend
+
+    rows = sorted(rows, key=lambda r: r["number"])
+    curve = _best_so_far(rows, direction)
+    ok = [(r["number"], r["objective"]) for r in rows if r["status"] == "COMPLETED" and r["objective"] is not None]
+    bad = [r["number"] for r in rows if not (r["status"] == "COMPLETED" and r["objective"] is not None)]
+
+    fig = Figure(figsize=(8, 3.6), dpi=100)
+    ax = fig.add_subplot(1, 1, 1)
+    if ok:
+        ax.scatter([n for n, _ in ok], [v for _, v in ok], s=28, color="#0969da", label="trial objective", zorder=3)
+    xs = [r["number"] for r, c in zip(rows, curve) if c is not None]
+    ys = [c for c in curve if c is not None]
+    if xs:
+        ax.step(xs, ys, where="post", color="#1a7f37", linewidth=2, label=f"best so far ({direction})")
+    if bad:
+        y0 = min(ys) if ys else 0.0
+        ax.scatter(bad, [y0] * len(bad), marker="x", s=40, color="#cf222e", label="failed / no objective", zorder=3)
+    ax.set_xlabel("trial")
+    ax.set_ylabel(metric)
+    ax.grid(True, alpha=0.3)
+    if len(rows) <= 30:
+        ax.set_xticks([r["number"] for r in rows])
+    ax.legend(loc="best", fontsize=8)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+# --------------------------------------------------------------------------- html
+
+
+def _e(v: Any) -> str:
+    return html.escape("" if v is None else str(v))
+
+
+def _fmt(v: Any) -> str:
+    if v is None or v == "":
+        return ""
+    if isinstance(v, float):
+        return f"{v:.6g}"
+    f = _num(v)
+    if f is not None and isinstance(v, str) and any(c in v for c in ".eE"):
+        return f"{f:.6g}"
+    return str(v)
+
+
+def _table(headers: list[str], rows: list[list[Any]], *, numeric: set[int] = frozenset(), classes=None) -> str:
+    head = "".join(f"<th>{_e(h)}</th>" for h in headers)
+    body = []
+    for i, r in enumerate(rows):
+        cls = f' class="{classes[i]}"' if classes and classes[i] else ""
+        cells = "".join(
+            f'<td class="num">{_e(_fmt(v))}</td>' if j in numeric else f"<td>{_e(_fmt(v))}</td>"
+            for j, v in enumerate(r)
+        )
+        body.append(f"<tr{cls}>{cells}</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def _card(value: Any, label: str) -> str:
+    return f'<div class="card"><b>{_e(_fmt(value) if value is not None else "—")}</b><span>{_e(label)}</span></div>'
+
+
+def render_report(run_dir: str | Path, *, top_k: int = 10) -> str:
+    """The report page for the outputs in ``run_dir``, as an HTML string."""
+    run_dir = Path(run_dir)
+    best = _load_json(run_dir / "best_hyperparameters.json")
+    run = _load_json(run_dir / "run.json")
+    spec = _load_json(run_dir / "spec.json")
+    rows, hp_names = read_trials(run_dir / "trials.csv")
+    direction, metric = _direction(best, run), _metric(best, run)
+
+    completed = [r for r in rows if r["status"] == "COMPLETED" and r["objective"] is not None]
+    failed = [r for r in rows if r["status"] != "COMPLETED"]
+    trials_info = run.get("trials") if isinstance(run.get("trials"), dict) else {}
+    best_value = (best.get("objective") or {}).get("value") if isinstance(best.get("objective"), dict) else None
+    if best_value is None and completed:
+        best_value = top_trials(rows, direction, 1)[0]["objective"]
+    name = spec.get("name") or run.get("name") or run_dir.resolve().name
+
+    parts = [
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
+        "<meta name='viewport' content='width=device-width,initial-scale=1'>",
+        f"<title>kftune report — {_e(name)}</title><style>{_CSS}</style></head><body>",
+        f"<h1>kftune report — {_e(name)}</h1>",
+        f"<p class='sub'>objective <code>{_e(metric)}</code> ({'maximize' if direction == 'max' else 'minimize'})"
+        + (f" · stopped because: {_e(run.get('stopped_because'))}" if run.get("stopped_because") else "")
+        + "</p>",
+        "<div class='cards'>",
+        _card(best_value, f"best {metric}"),
+        _card(trials_info.get("completed", len(completed)), "trials completed"),
+        _card(trials_info.get("failed", len(failed)), "trials failed"),
+        _card(trials_info.get("resumed", 0), "trials resumed"),
+        _card(best.get("trial_id"), "best trial"),
+        "</div>",
+    ]
+
+    parts.append("<h2>Objective per trial</h2>")
+    png = _plot_png(rows, direction, metric)
+    if png:
+        parts.append(f'<img alt="objective per trial and best so far" src="data:image/png;base64,{png}">')
+    else:
+        parts.append("<p class='muted'>No trials recorded yet.</p>")
+
+    parts.append("<h2>Best hyperparameters</h2>")
+    values = best.get("values") if isinstance(best.get("values"), dict) else {}
+    if values:
+        parts.append(_table(["name", "value"], [[k, v] for k, v in values.items()], numeric={1}))
+    else:
+        parts.append("<p class='muted'>No completed trial: no best hyperparameters.</p>")
+
+    parts.append(f"<h2>Top trials (of {len(completed)} completed)</h2>")
+    top = top_trials(rows, direction, top_k)
+    if top:
+        headers = ["rank", "trial", "trial_id", metric, "seconds"] + hp_names
+        table_rows = [
+            [i, r["number"], r.get("trial_id"), r["objective"], r["seconds"]] + [r.get(h) for h in hp_names]
+            for i, r in enumerate(top, start=1)
+        ]
+        best_id = best.get("trial_id")
+        classes = ["best" if (best_id and r.get("trial_id") == best_id) or (not best_id and i == 0) else ""
+                   for i, r in enumerate(top)]
+        parts.append(_table(headers, table_rows, numeric={0, 1, 3, 4}, classes=classes))
+    else:
+        parts.append("<p class='muted'>No completed trials.</p>")
+
+    if failed:
+        parts.append(f"<h2 class='failed'>Failed trials ({len(failed)})</h2>")
+        parts.append(_table(["trial", "trial_id", "status", "seconds"],
+                            [[r["number"], r.get("trial_id"), r["status"], r["seconds"]] for r in failed],
+                            numeric={0, 3}))
+
+    parts.append("<h2>Run</h2>")
+    facts = []
+    for key, label in (("kftune_version", "kftune"), ("python", "Python"), ("tensorflow", "TensorFlow"),
+                       ("keras", "Keras"), ("keras_tuner", "keras-tuner"), ("spec_hash", "spec hash"),
+                       ("seeds", "seeds"), ("started_at", "started"), ("ended_at", "ended"),
+                       ("stopped_because", "stopped because"), ("undeclared_hyperparameters",
+                       "undeclared hyperparameters"), ("warm_start", "warm start")):
+        if run.get(key) not in (None, "", {}, []):
+            v = run[key]
+            facts.append([label, json.dumps(v, sort_keys=True) if isinstance(v, (dict, list)) else v])
+    if facts:
+        parts.append(_table(["", ""], facts))
+    data = run.get("data") if isinstance(run.get("data"), list) else []
+    if data:
+        parts.append("<h2>Data</h2>")
+        parts.append(_table(["uri", "sha256", "bytes"],
+                            [[d.get("uri"), d.get("sha256"), d.get("bytes")] for d in data if isinstance(d, dict)],
+                            numeric={2}))
+    parts.append("<p class='muted'>Generated by kftune from trials.csv, best_hyperparameters.json and run.json.</p>")
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def write_report(run_dir: str | Path, *, top_k: int = 10) -> Path:
+    """Write ``run_dir/report.html`` (self-contained: no network needed) and return its path."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    out = run_dir / REPORT_NAME
+    tmp = out.with_suffix(".html.tmp")
+    tmp.write_text(render_report(run_dir, top_k=top_k), encoding="utf-8")
+    tmp.replace(out)
+    return out

@@ -1,0 +1,188 @@
+"""DirectorySync: mirror a local folder (the keras-tuner state dir) to a store prefix, cheaply.
+
+Why: keras-tuner and Keras write to local disk only (TF's gs:// filesystem cannot reach an
+emulator and tensorflow-io is broken on TF 2.21), so after every trial the engine pushes what
+changed; a new pod with an empty disk pulls it back.
+
+How ``push`` stays proportional to what changed: a manifest ``relpath -> (size, mtime_ns, md5)``
+of files known to be identical on both sides. A file whose size and mtime match is skipped
+without reading it; one whose mtime is too close to the scan that recorded it ("racy", as in
+git's index) is hashed once more instead, so a rewrite within the filesystem's timestamp
+granularity is never missed. The first push of a process seeds the manifest from one listing
+of the prefix (GCS keeps an md5 of every object), so a restarted run does not re-upload the
+state it just pulled. A remote file is deleted only if this process saw it locally (pulled or
+pushed it) and it has since disappeared: a push from an empty folder never wipes the prefix.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+from kftune.storage.base import Store, file_md5
+
+__all__ = ["DirectorySync", "SyncStats"]
+
+_RACY_NS = 2_000_000_000  # files modified within 2 s of a scan are re-hashed on the next one
+
+
+@dataclass(frozen=True)
+class SyncStats:
+    """What one push or pull did: files/bytes transferred, remote files deleted, files looked at."""
+
+    files: int
+    bytes: int
+    deleted: int
+    scanned: int
+    seconds: float
+
+
+@dataclass
+class _Entry:
+    size: int
+    mtime_ns: int | None  # None: known only from the remote listing
+    md5: str | None
+    racy: bool = False
+
+
+class DirectorySync:
+    """Keep ``store``/``prefix`` a copy of ``local_dir``: ``push()`` after each trial, ``pull()`` on start.
+
+    ``exclude``: fnmatch patterns on the relative path (``/`` separators) never synced.
+    ``delete``: remove remote files that were deleted locally (see the module docstring).
+    """
+
+    def __init__(
+        self,
+        local_dir: str | Path,
+        store: Store,
+        prefix: str = "",
+        *,
+        exclude: Iterable[str] = (),
+        delete: bool = True,
+    ):
+        self.local_dir = Path(local_dir)
+        self.store = store
+        self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
+        self.exclude = tuple(exclude)
+        self.delete = delete
+        self._manifest: dict[str, _Entry] = {}
+        self._seeded = False
+        self._seen: set[str] = set()
+        self._lock = threading.Lock()
+        # A LocalStore whose target *is* local_dir: nothing to copy.
+        root = getattr(store, "root", None)
+        self._same_place = root is not None and (
+            Path(root, self.prefix).resolve() == self.local_dir.resolve()
+        )
+
+    def __repr__(self) -> str:
+        return f"DirectorySync({str(self.local_dir)!r} <-> {self.url()!r})"
+
+    def url(self) -> str:
+        return self.store.uri.rstrip("/") + "/" + self.prefix if self.prefix else self.store.uri
+
+    def _excluded(self, rel: str) -> bool:
+        name = rel.rsplit("/", 1)[-1]
+        return name.startswith(".kftune-tmp-") or any(fnmatch.fnmatch(rel, p) for p in self.exclude)
+
+    def _scan(self) -> dict[str, os.stat_result]:
+        out: dict[str, os.stat_result] = {}
+        if not self.local_dir.is_dir():
+            return out
+        for dirpath, _dirs, files in os.walk(self.local_dir):
+            for name in files:
+                path = Path(dirpath, name)
+                rel = path.relative_to(self.local_dir).as_posix()
+                if self._excluded(rel):
+                    continue
+                try:
+                    st = path.stat()
+                except FileNotFoundError:  # deleted while we walked
+                    continue
+                out[rel] = st
+        return out
+
+    def _seed_from_remote(self) -> None:
+        if self._seeded:
+            return
+        for obj in self.store.list(self.prefix):
+            rel = obj.key[len(self.prefix):]
+            if rel and not self._excluded(rel):
+                self._manifest.setdefault(rel, _Entry(obj.size, None, obj.md5))
+        self._seeded = True
+
+    def pull(self) -> SyncStats:
+        """Restore ``local_dir`` from the store: download what is missing or different locally."""
+        t0 = time.perf_counter()
+        with self._lock:
+            if self._same_place:
+                return SyncStats(0, 0, 0, 0, time.perf_counter() - t0)
+            scan_ns = time.time_ns()
+            remote = [o for o in self.store.list(self.prefix) if not self._excluded(o.key[len(self.prefix):])]
+            todo: list[tuple[str, Path]] = []
+            nbytes = 0
+            for obj in remote:
+                rel = obj.key[len(self.prefix):]
+                if not rel:
+                    continue
+                path = self.local_dir / rel
+                if path.is_file() and path.stat().st_size == obj.size and obj.md5 and file_md5(path) == obj.md5:
+                    self._record(rel, path.stat(), obj.md5, scan_ns)
+                    continue
+                todo.append((obj.key, path))
+                nbytes += obj.size
+            self.store.download_files(todo)
+            for obj in remote:
+                rel = obj.key[len(self.prefix):]
+                if rel:
+                    path = self.local_dir / rel
+                    self._record(rel, path.stat(), obj.md5 or file_md5(path), scan_ns)
+            self._seeded = True
+            return SyncStats(len(todo), nbytes, 0, len(remote), time.perf_counter() - t0)
+
+    def _record(self, rel: str, st: os.stat_result, md5: str, scan_ns: int) -> None:
+        self._manifest[rel] = _Entry(st.st_size, st.st_mtime_ns, md5, st.st_mtime_ns >= scan_ns - _RACY_NS)
+        self._seen.add(rel)
+
+    def push(self) -> SyncStats:
+        """Upload files changed since the last push/pull; delete remote files removed locally."""
+        t0 = time.perf_counter()
+        with self._lock:
+            if self._same_place:
+                return SyncStats(0, 0, 0, 0, time.perf_counter() - t0)
+            self._seed_from_remote()
+            scan_ns = time.time_ns()
+            local = self._scan()
+            changed: list[tuple[str, os.stat_result, str]] = []
+            for rel, st in local.items():
+                entry = self._manifest.get(rel)
+                if entry is not None and entry.size == st.st_size:
+                    if entry.mtime_ns == st.st_mtime_ns and not entry.racy:
+                        continue
+                    md5 = file_md5(self.local_dir / rel)
+                    if md5 == entry.md5:
+                        self._record(rel, st, md5, scan_ns)
+                        continue
+                else:
+                    md5 = file_md5(self.local_dir / rel)
+                changed.append((rel, st, md5))
+            self.store.upload_files([(self.local_dir / rel, self.prefix + rel) for rel, _, _ in changed])
+            for rel, st, md5 in changed:
+                self._record(rel, st, md5, scan_ns)
+            deleted = 0
+            if self.delete:
+                for rel in sorted(self._seen - local.keys()):
+                    if rel in self._manifest:
+                        self.store.delete(self.prefix + rel)
+                        del self._manifest[rel]
+                        deleted += 1
+                    self._seen.discard(rel)
+            return SyncStats(
+                len(changed), sum(st.st_size for _, st, _ in changed), deleted, len(local), time.perf_counter() - t0
+            )
