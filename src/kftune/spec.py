@@ -6,9 +6,7 @@ never silently becomes a default. Nothing here imports TensorFlow or Keras.
 
 from __future__ import annotations
 
-import ast
 import hashlib
-import importlib.util
 import json
 import math
 import os
@@ -18,7 +16,7 @@ from typing import Annotated, Any, Literal, Union
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from kftune.errors import ModelRefError, SpecError
+from kftune.errors import SpecError
 
 Scalar = Union[bool, int, float, str]
 Sampling = Literal["linear", "log", "reverse_log"]
@@ -492,45 +490,3 @@ def load_spec(source: str | os.PathLike[str] | dict[str, Any] | TuningSpec) -> T
 
 def json_schema() -> dict[str, Any]:
     return TuningSpec.model_json_schema(by_alias=True)
-
-
-# --------------------------------------------------------------------------- model reference
-
-
-def check_model_ref(ref: str) -> None:
-    """Check that ``ref`` names a callable without executing the user's module (and without TensorFlow).
-
-    A file or module is parsed, not imported, so ``kftune validate`` stays fast and side-effect free.
-    """
-    module, _, attr = ref.rpartition(":")
-    if module.endswith(".py"):
-        path = Path(module)
-        if not path.is_file():
-            raise ModelRefError(f"model: file '{module}' not found")
-        source = path.read_text(encoding="utf-8")
-        origin = module
-    else:
-        try:
-            found = importlib.util.find_spec(module)
-        except (ImportError, ValueError):
-            found = None
-        if found is None:
-            raise ModelRefError(f"model: module '{module}' cannot be imported")
-        if not found.origin or not found.origin.endswith(".py"):
-            return  # a compiled or namespace module: trust it, the run will import it
-        source = Path(found.origin).read_text(encoding="utf-8")
-        origin = module
-    try:
-        tree = ast.parse(source)
-    except SyntaxError as exc:
-        raise ModelRefError(f"model: '{origin}' has a syntax error at line {exc.lineno}") from None
-    names = set()
-    for node in tree.body:
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            names.add(node.name)
-        elif isinstance(node, ast.Assign):
-            names.update(t.id for t in node.targets if isinstance(t, ast.Name))
-        elif isinstance(node, (ast.Import, ast.ImportFrom)):
-            names.update((a.asname or a.name).split(".")[0] for a in node.names)
-    if attr not in names:
-        raise ModelRefError(f"model: '{origin}' defines no '{attr}'")
