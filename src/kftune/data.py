@@ -361,7 +361,7 @@ def load_dataset(data_spec, seed: int | None = None) -> Dataset:
     Without ``data_spec.validation`` the training file is shuffled with ``seed`` (``None`` means 0)
     and its last ``round(n * validation_split)`` rows of that order become the validation set:
     same seed and file, same split. With ``validation_split`` 0/None and no validation file, the
-    validation arrays are empty.
+    validation arrays are empty and the training rows keep the file's order.
     """
     train_uri = str(getattr(data_spec, "train"))
     val_uri = getattr(data_spec, "validation", None)
@@ -397,9 +397,12 @@ def load_dataset(data_spec, seed: int | None = None) -> Dataset:
             n_val = max(1, n_val)
             if n - n_val < 1:
                 raise DataError(f"{train_uri}: {n} rows are too few to split off a validation set")
-        order = np.random.default_rng(0 if seed is None else int(seed)).permutation(n)
-        tr, va = order[: n - n_val], order[n - n_val:]
-        x_train, y_train, x_val, y_val = x[tr], y[tr], x[va], y[va]
+        if n_val == 0:  # no split: keep the file's order
+            x_train, y_train, x_val, y_val = x, y, x[:0], y[:0]
+        else:
+            order = np.random.default_rng(0 if seed is None else int(seed)).permutation(n)
+            tr, va = order[: n - n_val], order[n - n_val:]
+            x_train, y_train, x_val, y_val = x[tr], y[tr], x[va], y[va]
 
     (y_train, y_val), task, num_classes, classes = _encode_labels([y_train, y_val], train_uri, label, task)
     return Dataset(

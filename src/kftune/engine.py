@@ -305,6 +305,7 @@ class _Run:
         self.warm_record: dict[str, Any] | None = None
         self.resumed_completed = 0
         self.hp_names = list(spec.search_space)
+        self.oracle: Any = None
 
     # ------------------------------------------------------------------ helpers
     def better(self, value: float | None, than: float | None) -> bool:
@@ -464,6 +465,9 @@ class _Run:
         )
 
     def write_results(self, oracle: Any) -> outputs.TrialTable:
+        from kftune.space import undeclared_names
+
+        self.undeclared = undeclared_names(self.spec, [oracle.trials[t] for t in oracle.start_order])
         out = self.location.local_dir
         table = self.table(oracle)
         outputs.atomic_write_text(out / outputs.TRIALS, table.to_csv())
@@ -559,7 +563,7 @@ def _tune_locked(spec: TuningSpec, location: RunLocation, lock: Any, progress: A
     dataset = load_dataset(spec.data, seed=int(state["seed"]))
     build_model = bind_model(resolve_model(spec.model), dataset)
 
-    from kftune.space import build_hyperparameters, undeclared_names
+    from kftune.space import build_hyperparameters
 
     reporter = progress if callable(progress) else (_console_progress() if progress else None)
     run = _Run(spec, location, state, dataset, reporter)
@@ -589,8 +593,7 @@ def _tune_locked(spec: TuningSpec, location: RunLocation, lock: Any, progress: A
     except kt.errors.FatalError as exc:
         raise SpecError(str(exc)) from None
     oracle = tuner.oracle
-    run.undeclared = undeclared_names(spec, oracle.hyperparameters)
-    run.hp_names = [*spec.search_space, *(n for n in run.undeclared if n not in spec.search_space)]
+    run.oracle = oracle
     run.resumed_completed = sum(
         str(getattr(t.status, "value", t.status)) == "COMPLETED" for t in oracle.trials.values()
     )

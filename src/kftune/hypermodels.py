@@ -458,8 +458,11 @@ def cnn_classifier(hp, *, input_shape, num_classes, normalization=None):
     if len(input_shape) == 2:
         x = keras.layers.Reshape(input_shape + (1,))(x)
     if normalization is not None:
-        mean, var = normalization
-        x = keras.layers.Normalization(axis=-1, mean=mean, variance=var, name="normalize")(x)
+        mean, var = (np.asarray(v, dtype=np.float64).ravel() for v in normalization)
+        channels = input_shape[2] if len(input_shape) == 3 else 1
+        if mean.size != channels:  # stats per column of (h, w) arrays: pool them into one mean/variance
+            mean, var = np.array([mean.mean()]), np.array([(var + (mean - mean.mean()) ** 2).mean()])
+        x = keras.layers.Normalization(axis=-1, mean=mean.tolist(), variance=var.tolist(), name="normalize")(x)
     filters = _int(hp, "filters")
     kernel_size = int(_choice(hp, "kernel_size"))
     blocks = _int(hp, "layers")

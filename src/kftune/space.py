@@ -70,10 +70,17 @@ def is_active(spec: TuningSpec, name: str, values: dict[str, Any]) -> bool:
     return True
 
 
-def undeclared_names(spec: TuningSpec, hp: keras_tuner.HyperParameters) -> dict[str, Any]:
-    """Names the model declares that the spec does not, with their (default) values."""
-    return {
-        p.name: getattr(p, "default", None)
-        for p in hp.space
-        if p.name not in spec.search_space and not p.name.startswith("tuner/")
-    }
+def undeclared_names(spec: TuningSpec, trials: Any) -> dict[str, Any]:
+    """Names build_model declared that the spec does not, with the value the first trial used.
+
+    keras-tuner does not add untuned new entries to the oracle's space, so they are read back from
+    the trials' own hyperparameters (which build_model populated).
+    """
+    found: dict[str, Any] = {}
+    for trial in trials:
+        hps = trial.hyperparameters
+        for p in hps.space:
+            if p.name in spec.search_space or p.name.startswith("tuner/") or p.name in found:
+                continue
+            found[p.name] = hps.values.get(p.name, getattr(p, "default", None))
+    return found

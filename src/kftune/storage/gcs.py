@@ -264,11 +264,12 @@ class GCSStore:
                 return None
             from google.api_core import exceptions as gexc
 
+            generation = blob.generation  # read first: a download may overwrite it from headers
             try:
-                data = blob.download_as_bytes(if_generation_match=blob.generation, retry=self.retry)
+                data = blob.download_as_bytes(if_generation_match=generation, retry=self.retry)
             except (gexc.NotFound, gexc.PreconditionFailed):
                 return None  # changed under us: report "gone"; the caller's precondition stays safe
-            return data, str(blob.generation)
+            return data, str(generation)
 
     def write_if(self, key: str, data: bytes, *, version: str | None) -> str | None:
         from google.api_core import exceptions as gexc

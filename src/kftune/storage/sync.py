@@ -28,7 +28,17 @@ from kftune.storage.base import Store, file_md5
 
 __all__ = ["DirectorySync", "SyncStats"]
 
-_RACY_NS = 2_000_000_000  # files modified within 2 s of a scan are re-hashed on the next one
+# A file whose mtime is within this window of the scan that recorded it is re-hashed on the next
+# push: a later write inside the same timestamp tick would leave size and mtime unchanged.
+# Nanosecond filesystems tick with the kernel's coarse clock (a few ms); a file whose mtime is a
+# whole second suggests a 1-2 s filesystem (FAT, some network mounts).
+_RACY_NS = 50_000_000
+_RACY_COARSE_NS = 2_000_000_000
+
+
+def _racy(mtime_ns: int, scan_ns: int) -> bool:
+    window = _RACY_COARSE_NS if mtime_ns % 1_000_000_000 == 0 else _RACY_NS
+    return mtime_ns >= scan_ns - window
 
 
 @dataclass(frozen=True)
@@ -147,7 +157,7 @@ class DirectorySync:
             return SyncStats(len(todo), nbytes, 0, len(remote), time.perf_counter() - t0)
 
     def _record(self, rel: str, st: os.stat_result, md5: str, scan_ns: int) -> None:
-        self._manifest[rel] = _Entry(st.st_size, st.st_mtime_ns, md5, st.st_mtime_ns >= scan_ns - _RACY_NS)
+        self._manifest[rel] = _Entry(st.st_size, st.st_mtime_ns, md5, _racy(st.st_mtime_ns, scan_ns))
         self._seen.add(rel)
 
     def push(self) -> SyncStats:
