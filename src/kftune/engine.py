@@ -411,7 +411,10 @@ class _Run:
         self.events.add(event="trial_end", trial_id=trial.trial_id, status=status, score=score, seconds=seconds)
         self.write_results(oracle)
         self.check_budget(oracle)
-        self.location.push()
+        if self.location.remote:
+            stats = self.location.push()
+            # Local marker only (uploaded with the next trial): the trial is now safe in the store.
+            self.events.add(event="synced", trial_id=trial.trial_id, **(_sync_facts(stats) or {}))
         if self.lock is not None and hasattr(self.lock, "refresh"):
             self.lock.refresh()
         if self.progress is not None:

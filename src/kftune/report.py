@@ -145,6 +145,9 @@ def _plot_png(rows: list[dict[str, Any]], direction: str, metric: str) -> str | 
     if bad:
         y0 = min(ys) if ys else 0.0
         ax.scatter(bad, [y0] * len(bad), marker="x", s=40, color="#cf222e", label="failed / no objective", zorder=3)
+    vals = [v for _, v in ok]
+    if vals and min(vals) > 0 and max(vals) / min(vals) > 1e3:  # a diverged trial would flatten the rest
+        ax.set_yscale("log")
     ax.set_xlabel("trial")
     ax.set_ylabel(metric)
     ax.grid(True, alpha=0.3)

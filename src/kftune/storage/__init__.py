@@ -11,6 +11,7 @@ from kftune.storage.base import (
     is_remote,
     open_store,
     split_gs_uri,
+    uri_exists,
 )
 from kftune.storage.gcs import GCSStore
 from kftune.storage.local import LocalStore
@@ -31,4 +32,5 @@ __all__ = [
     "is_remote",
     "open_store",
     "split_gs_uri",
+    "uri_exists",
 ]

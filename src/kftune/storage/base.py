@@ -26,6 +26,7 @@ __all__ = [
     "is_remote",
     "open_store",
     "split_gs_uri",
+    "uri_exists",
 ]
 
 
@@ -142,6 +143,18 @@ def file_md5(path: str | Path, chunk: int = 1 << 20) -> str:
         while block := f.read(chunk):
             h.update(block)
     return h.hexdigest()
+
+
+def uri_exists(uri: str | Path, *, client: Any = None) -> bool:
+    """Whether a data file exists: a local path/``file://`` or a ``gs://`` object (no download)."""
+    if not is_remote(uri):
+        return _local_path(uri).is_file()
+    bucket, key = split_gs_uri(str(uri))
+    if not key or key.endswith("/"):
+        return False
+    from kftune.storage.gcs import GCSStore
+
+    return GCSStore(bucket, "", client=client).exists(key)
 
 
 _fetched: dict[str, Path] = {}

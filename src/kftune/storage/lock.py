@@ -53,6 +53,8 @@ class RunLock:
     ``ttl_seconds``: a lock not refreshed for this long is stale and may be taken over.
     ``heartbeat``: run a daemon thread that refreshes every ``heartbeat_seconds`` (default
     ``ttl/4``); with ``heartbeat=False`` the caller must call ``refresh()`` often enough.
+    ``min_refresh_seconds``: ``refresh()`` calls closer together than this are no-ops (default
+    ``min(5, ttl/10)``): GCS allows about one write per second to one object.
     ``force``: take over even a live lock (an operator's explicit decision).
     ``clock``: wall-clock source (tests inject one to age a lock without sleeping).
     """
@@ -66,6 +68,7 @@ class RunLock:
         owner: str | None = None,
         heartbeat: bool = True,
         heartbeat_seconds: float | None = None,
+        min_refresh_seconds: float | None = None,
         force: bool = False,
         clock: Callable[[], float] = time.time,
     ):
@@ -75,12 +78,16 @@ class RunLock:
         self.key = key
         self.ttl_seconds = float(ttl_seconds)
         self.heartbeat_seconds = float(heartbeat_seconds or ttl_seconds / 4) if heartbeat else 0.0
+        self.min_refresh_seconds = (
+            min(5.0, ttl_seconds / 10) if min_refresh_seconds is None else float(min_refresh_seconds)
+        )
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}"
         self.force = force
         self.clock = clock
         self.token = uuid.uuid4().hex
         self.took_over: dict[str, Any] | None = None  # the stale holder's record, if we replaced one
         self._version: str | None = None
+        self._beat_at = float("-inf")  # monotonic time of the last successful write
         self._body: dict[str, Any] = {}
         self._lost: LockError | None = None
         self._mutex = threading.Lock()
@@ -135,6 +142,8 @@ class RunLock:
     def acquire(self) -> "RunLock":
         """Take the lock, or raise LockError naming who holds it and how to take over."""
         with self._mutex:
+            if self._version is not None:
+                return self
             for _ in range(5):  # only loops when the lock vanishes or changes between calls
                 now = self.clock()
                 self._body = {}
@@ -168,26 +177,31 @@ class RunLock:
             else:
                 raise LockError(f"could not acquire {self.url}: it kept changing under us; retry later")
             self._lost = None
+            self._beat_at = time.monotonic()
             self._stop.clear()
             if self.heartbeat_seconds > 0:
                 self._thread = threading.Thread(target=self._heartbeat, name="kftune-lock-heartbeat", daemon=True)
                 self._thread.start()
             return self
 
-    def refresh(self) -> None:
-        """Renew the heartbeat now (the engine calls this after each trial).
+    def refresh(self, *, force: bool = False) -> None:
+        """Renew the heartbeat (the engine calls this after each trial; cheap when called often).
 
         Raises LockError if the lock was taken over meanwhile: the run must stop writing.
+        Skipped when the last renewal is under ``min_refresh_seconds`` old, unless ``force``.
         """
         with self._mutex:
             if self._lost is not None:
                 raise self._lost
             if self._version is None:
                 raise LockError(f"{self.url} is not held by this run")
+            if not force and time.monotonic() - self._beat_at < self.min_refresh_seconds:
+                return
             now = self.clock()
             version = self.store.write_if(self.key, self._encode(now), version=self._version)
             if version is not None:
                 self._version = version
+                self._beat_at = time.monotonic()
                 return
             current = self.store.read_versioned(self.key)
             holder: dict[str, Any] = {}
@@ -206,7 +220,7 @@ class RunLock:
     def _heartbeat(self) -> None:
         while not self._stop.wait(self.heartbeat_seconds):
             try:
-                self.refresh()
+                self.refresh(force=True)
             except LockError as exc:
                 log.error("%s", exc)
                 return

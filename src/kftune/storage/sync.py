@@ -98,24 +98,29 @@ class DirectorySync:
         return self.store.uri.rstrip("/") + "/" + self.prefix if self.prefix else self.store.uri
 
     def _excluded(self, rel: str) -> bool:
-        name = rel.rsplit("/", 1)[-1]
-        return name.startswith(".kftune-tmp-") or any(fnmatch.fnmatch(rel, p) for p in self.exclude)
+        if ".kftune-tmp-" in rel:  # our own in-flight downloads
+            return True
+        return any(fnmatch.fnmatchcase(rel, p) for p in self.exclude)
 
     def _scan(self) -> dict[str, os.stat_result]:
+        """relpath -> stat of every synced local file (scandir: no Path objects per file)."""
         out: dict[str, os.stat_result] = {}
-        if not self.local_dir.is_dir():
-            return out
-        for dirpath, _dirs, files in os.walk(self.local_dir):
-            for name in files:
-                path = Path(dirpath, name)
-                rel = path.relative_to(self.local_dir).as_posix()
-                if self._excluded(rel):
-                    continue
+        stack = [("", str(self.local_dir))]
+        while stack:
+            rel_dir, abs_dir = stack.pop()
+            try:
+                entries = list(os.scandir(abs_dir))
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            for entry in entries:
+                rel = rel_dir + entry.name
                 try:
-                    st = path.stat()
+                    if entry.is_dir(follow_symlinks=False):
+                        stack.append((rel + "/", entry.path))
+                    elif entry.is_file() and not self._excluded(rel):  # skips links to folders
+                        out[rel] = entry.stat()
                 except FileNotFoundError:  # deleted while we walked
                     continue
-                out[rel] = st
         return out
 
     def _seed_from_remote(self) -> None:
