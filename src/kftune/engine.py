@@ -664,7 +664,7 @@ def _finish(run: _Run, oracle: Any) -> TuningResult:
 def _console_progress() -> Callable[..., None]:
     from rich.console import Console
 
-    console = Console(stderr=True, highlight=False)
+    console = Console(stderr=True, highlight=False, soft_wrap=True)
 
     def show(run: _Run, oracle: Any, trial_id: str | None, status: str, score: float | None) -> None:
         total = run.spec.tuner.max_trials

@@ -251,13 +251,17 @@ def _one_line(e: BaseException) -> str:
 
 
 def normalization_stats(x: np.ndarray) -> tuple[list, list]:
-    """Mean and variance over every axis but the last (per feature / per channel), as lists."""
+    """Mean and variance over every axis but the last (per feature / per channel), as lists.
+
+    A zero variance (constant column) is reported as 1 so the column maps to 0, not to ±1e7.
+    """
     x = np.asarray(x, dtype=np.float64)
     if x.ndim == 1:
         x = x[:, None]
     axes = tuple(range(x.ndim - 1))
     mean = x.mean(axis=axes)
     var = x.var(axis=axes)
+    var = np.where(var > 0, var, 1.0)  # a constant column stays 0 instead of exploding on new data
     return mean.astype(np.float32).tolist(), var.astype(np.float32).tolist()
 
 

@@ -27,8 +27,13 @@ from keras_tuner.src.engine import hyperparameters as hp_module
 from keras_tuner.src.engine import oracle as oracle_module
 from keras_tuner.src.engine import trial as trial_module
 from scipy import optimize, special
-from scipy.linalg import cho_factor, cho_solve, solve_triangular
+from scipy.linalg import cho_solve, lapack, solve_triangular
 from scipy.stats import qmc
+
+try:  # small matrices: one BLAS thread is faster than several fighting over a busy machine
+    from threadpoolctl import threadpool_limits
+except ImportError:  # pragma: no cover - optional
+    threadpool_limits = None
 
 __all__ = ["GPOracle"]
 
@@ -194,7 +199,7 @@ class _Space:
             self.params.append(p)
             self.entries.append((hp, p))
         self.dim = col
-        self.cont_cols = np.array([p.col for p in self.params if p.continuous], dtype=int)
+        self.num_cols = np.array([p.col for p in self.params if p.kind == "num"], dtype=int)
 
     def cardinality(self) -> float:
         return float(np.prod([p.cardinality() for p in self.params])) if self.params else 1.0
@@ -237,10 +242,17 @@ class _Space:
 
     def codes_from_values(self, values_list: list[dict]) -> np.ndarray:
         codes = np.empty((len(values_list), len(self.params)))
-        for i, values in enumerate(values_list):
-            for j, p in enumerate(self.params):
-                c = p.value_to_code(values[p.hp.name]) if p.hp.name in values else None
-                codes[i, j] = p.default_code if c is None else c
+        for j, p in enumerate(self.params):
+            name = p.hp.name
+            if p.kind == "num":
+                col = np.array([_as_float(v.get(name)) for v in values_list], dtype=float)
+                bad = ~np.isfinite(col)
+                col[bad] = float(p.hp.default)
+                codes[:, j] = p.decode(p.encode(col))
+            else:
+                for i, values in enumerate(values_list):
+                    c = p.value_to_code(values[name]) if name in values else None
+                    codes[i, j] = p.default_code if c is None else c
         return codes
 
     def encode_values(self, values_list: list[dict]) -> np.ndarray:
@@ -332,13 +344,14 @@ class _GP:
         k0, g0 = self._kernel_parts(x, x, ls)
         kf = s2 * k0
         kmat = kf + (noise + 1e-8) * np.eye(n)
-        try:
-            c = cho_factor(kmat, lower=True, check_finite=False)
-        except np.linalg.LinAlgError:
+        chol, info = lapack.dpotrf(kmat, lower=1, clean=1)
+        if info != 0:
             return 1e10, np.zeros_like(theta)
-        alpha = cho_solve(c, y, check_finite=False)
-        kinv = cho_solve(c, np.eye(n), check_finite=False)
-        nll = 0.5 * y @ alpha + np.log(np.diag(c[0])).sum() + 0.5 * n * math.log(2 * math.pi)
+        alpha = cho_solve((chol, True), y, check_finite=False)
+        kinv, info = lapack.dpotri(chol, lower=1)  # lower triangle of K^-1, upper left zero
+        kinv = kinv + kinv.T
+        kinv[np.diag_indices(n)] *= 0.5
+        nll = 0.5 * y @ alpha + np.log(np.diag(chol)).sum() + 0.5 * n * math.log(2 * math.pi)
         w = kinv - np.outer(alpha, alpha)
         grad = np.empty_like(theta)
         mm = w * (s2 * g0)
@@ -495,7 +508,7 @@ class GPOracle(oracle_module.Oracle):
         max_consecutive_failed_trials=3,
         acquisition="log_ei",
         beta=2.0,
-        num_candidates=1024,
+        num_candidates=512,
         prior_observations=None,
     ):
         super().__init__(
@@ -543,6 +556,12 @@ class GPOracle(oracle_module.Oracle):
 
     # proposal ------------------------------------------------------------------------------------
     def populate_space(self, trial_id):
+        if threadpool_limits is None:
+            return self._populate_space_impl()
+        with threadpool_limits(1):
+            return self._populate_space_impl()
+
+    def _populate_space_impl(self):
         space = _Space(self.hyperparameters)
         if not space.params:  # nothing to tune: fixed values once, then stop
             codes = np.zeros((1, 0))
@@ -571,34 +590,24 @@ class GPOracle(oracle_module.Oracle):
         rng = np.random.default_rng(np.random.SeedSequence([int(self.seed), len(self.trials), 7]))
         n_init = self.num_initial_points or min(10, max(5, 2 * len(space.params)))
 
+        pool = _Pool(space)
         if len(obs_values) < n_init:
-            raw = self._sobol_batch(space, len(self.trials), rng)
+            pool.add(self._sobol_batch(space, len(self.trials), rng), None)
             acq = None
         else:
             y = sign * np.asarray(obs_scores)
-            raw, acq = self._acquisition_batch(space, obs_values, y, pending_values, rng)
+            acq = self._search_acquisition(space, pool, obs_values, y, pending_values, seen, rng)
 
         finite = space.cardinality() <= _ENUMERATE_MAX
         if finite:  # make exhaustion detectable and every remaining point reachable
-            grid = space.enumerate_raw()
-            raw = np.concatenate([raw, grid])
-        codes, active, x = space.from_raw(raw)
-        scores = acq(x) if acq is not None else -np.arange(len(x), dtype=float)
-        order = np.argsort(-scores, kind="stable")
-        for i in order:
-            if _row_key(x[i]) in seen:
-                continue
-            values = space.values_of(codes[i], active[i])
-            if self._duplicate(values):
-                continue
-            return {"status": trial_module.TrialStatus.RUNNING, "values": values}
-        if not finite:  # an infinite space cannot be exhausted: try fresh random points
-            codes, active, x = space.from_raw(rng.random((4 * self.num_candidates, len(space.params))))
-            for i in range(len(x)):
-                values = space.values_of(codes[i], active[i])
-                if _row_key(x[i]) not in seen and not self._duplicate(values):
-                    return {"status": trial_module.TrialStatus.RUNNING, "values": values}
-        return {"status": trial_module.TrialStatus.STOPPED, "values": None}
+            pool.add(space.enumerate_raw(), acq)
+        choice = pool.best_new(seen, self._duplicate)
+        if choice is None and not finite:  # an infinite space cannot be exhausted: fresh random points
+            pool.add(rng.random((4 * self.num_candidates, len(space.params))), None)
+            choice = pool.best_new(seen, self._duplicate)
+        if choice is None:
+            return {"status": trial_module.TrialStatus.STOPPED, "values": None}
+        return {"status": trial_module.TrialStatus.RUNNING, "values": choice}
 
     def _sobol_batch(self, space: _Space, index: int, rng) -> np.ndarray:
         """The index-th point of this seed's scrambled Sobol sequence first, then fallbacks."""
@@ -609,8 +618,8 @@ class GPOracle(oracle_module.Oracle):
         head = sobol.random(1)
         return np.concatenate([head, rng.random((self.num_candidates, len(space.params)))])
 
-    def _acquisition_batch(self, space, obs_values, y, pending_values, rng):
-        """Fit the GP, then build a candidate batch (raw codes) and the acquisition to rank it."""
+    def _search_acquisition(self, space, pool, obs_values, y, pending_values, seen, rng):
+        """Fit the GP, then fill the pool with scored candidates; returns the acquisition."""
         x_obs = space.encode_values(obs_values)
         keep = np.isfinite(y)
         x_obs, y = x_obs[keep], y[keep]
@@ -619,10 +628,19 @@ class GPOracle(oracle_module.Oracle):
         ys = (y - y_mean) / y_std
 
         gp = _GP(x_obs, ys)
-        starts = [gp.default_theta()]
-        if self._gp_theta is not None and len(self._gp_theta) == len(starts[0]):
-            starts.insert(0, np.asarray(self._gp_theta))
-        theta = gp.fit(starts)
+        n = len(ys)
+        prev = self._gp_theta
+        if prev is None or len(prev) != x_obs.shape[1] + 2:
+            theta = gp.fit([gp.default_theta()])
+        elif n <= 40:  # few data: also restart from the prior's mode
+            theta = gp.fit([np.asarray(prev), gp.default_theta()])
+        elif n <= 100 or n % (n // 50) == 0:
+            # warm start from the last fit (kept in state); with many trials one more point moves the
+            # fit little, so refit every n//50-th trial: the cost stays flat as trials grow
+            theta = gp.fit([np.asarray(prev)], maxiter=30)
+        else:
+            theta = np.asarray(prev)
+            gp.set_theta(theta)
         self._gp_theta = [float(t) for t in theta]
 
         if pending_values:  # distributed: condition on running trials at their predicted mean
@@ -632,22 +650,15 @@ class GPOracle(oracle_module.Oracle):
         acq = _Acquisition(gp, float(ys.min()), self.acquisition, self.beta)
 
         p = len(space.params)
-        cands = [qmc.Sobol(d=p, scramble=True, seed=rng).random(self.num_candidates)]
+        pool.add(qmc.Sobol(d=p, scramble=True, seed=rng).random(self.num_candidates), acq)
         raw_obs = space.raw_from_values(obs_values)[keep]
         top = raw_obs[np.argsort(ys)[: min(5, len(ys))]]
-        cands.append(self._perturb(space, top, 200, rng))
-        raw = np.concatenate(cands)
-        _, _, x = space.from_raw(raw)
-        a = acq(x)
-        # second round: perturb the best candidates more tightly
-        best_raw = raw[np.argsort(-a)[:5]]
-        raw2 = self._perturb(space, best_raw, 100, rng, scales=(0.005, 0.02, 0.05))
-        raw = np.concatenate([raw, raw2])
-        if len(space.cont_cols):
-            _, _, x = space.from_raw(raw)
-            a = acq(x)
-            raw = np.concatenate([raw, self._refine(space, acq, raw[np.argsort(-a)[:8]])])
-        return raw, acq
+        pool.add(self._perturb(space, top, 100, rng), acq)
+        # second round: perturb the best new candidates more tightly, then refine them by gradient
+        pool.add(self._perturb(space, pool.top_raw(5, seen), 60, rng, scales=(0.005, 0.02, 0.05)), acq)
+        if len(space.num_cols):
+            pool.add(self._refine(space, acq, pool.top_raw(8, seen)), acq)
+        return acq
 
     @staticmethod
     def _perturb(space, centers, per_center, rng, scales=(0.01, 0.05, 0.15)):
@@ -664,7 +675,7 @@ class GPOracle(oracle_module.Oracle):
     def _refine(space, acq, raw, maxiter=30):
         """Batched L-BFGS-B on the continuous columns of a few good candidates."""
         codes, active, x0 = space.from_raw(raw)
-        cont_params = [j for j, p in enumerate(space.params) if p.continuous]
+        cont_params = [j for j, p in enumerate(space.params) if p.kind == "num"]
         free = np.zeros_like(x0, dtype=bool)
         for j in cont_params:
             free[:, space.params[j].col] = active[:, j]
@@ -690,8 +701,55 @@ class GPOracle(oracle_module.Oracle):
         return out
 
 
+class _Pool:
+    """Scored candidate configurations (snapped), from which the best unseen one is proposed."""
+
+    def __init__(self, space: _Space):
+        self.space = space
+        self.raw, self.codes, self.active, self.x, self.scores = [], [], [], [], []
+
+    def add(self, raw: np.ndarray, acq) -> None:
+        codes, active, x = self.space.from_raw(raw)
+        # unscored batches keep their order, after every scored candidate
+        base = -1e300 if not self.scores else min(-1e300, min(float(s.min()) for s in self.scores))
+        scores = acq(x) if acq is not None else base - np.arange(len(x), dtype=float)
+        for lst, v in zip((self.raw, self.codes, self.active, self.x, self.scores),
+                          (raw, codes, active, x, scores)):
+            lst.append(v)
+
+    def _cat(self):
+        return [np.concatenate(v) for v in (self.raw, self.codes, self.active, self.x, self.scores)]
+
+    def top_raw(self, k: int, seen: set) -> np.ndarray:
+        raw, _, _, x, scores = self._cat()
+        out = []
+        for i in np.argsort(-scores, kind="stable"):
+            if _row_key(x[i]) not in seen:
+                out.append(raw[i])
+                if len(out) == k:
+                    break
+        return np.array(out) if out else raw[:1]
+
+    def best_new(self, seen: set, is_duplicate) -> dict | None:
+        _, codes, active, x, scores = self._cat()
+        for i in np.argsort(-scores, kind="stable"):
+            if _row_key(x[i]) in seen:
+                continue
+            values = self.space.values_of(codes[i], active[i])
+            if not is_duplicate(values):
+                return values
+        return None
+
+
 def _discrete_mask(space: _Space) -> np.ndarray:
     return np.array([not p.continuous for p in space.params], dtype=bool)
+
+
+def _as_float(v) -> float:
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return math.nan
 
 
 def _finite(score) -> bool:

@@ -266,8 +266,9 @@ def render_report(run_dir: str | Path, *, top_k: int = 10) -> str:
 
     parts.append("<h2>Run</h2>")
     facts = []
-    for key, label in (("kftune_version", "kftune"), ("python", "Python"), ("tensorflow", "TensorFlow"),
-                       ("keras", "Keras"), ("keras_tuner", "keras-tuner"), ("spec_hash", "spec hash"),
+    for key, label in (("name", "name"), ("kftune_version", "kftune"), ("kftune", "kftune"), ("python", "Python"), ("tensorflow", "TensorFlow"),
+                       ("keras", "Keras"), ("keras_backend", "Keras backend"), ("keras_tuner", "keras-tuner"),
+                       ("algorithm", "algorithm"), ("spec_hash", "spec hash"), ("output", "output"),
                        ("seeds", "seeds"), ("started_at", "started"), ("ended_at", "ended"),
                        ("stopped_because", "stopped because"), ("undeclared_hyperparameters",
                        "undeclared hyperparameters"), ("warm_start", "warm start")):

@@ -73,7 +73,13 @@ def _short(exc: BaseException) -> str:
 
 
 class GCSStore:
-    """A Store rooted at ``gs://bucket/prefix``. ``client`` and ``retry`` are injectable."""
+    """A Store rooted at ``gs://bucket/prefix``. ``client`` and ``retry`` are injectable.
+
+    ``retry`` defaults to the class attribute ``default_retry``, itself None meaning the client's
+    DEFAULT_RETRY; tests behind a fault proxy set a shorter backoff there for every store.
+    """
+
+    default_retry: Any = None
 
     def __init__(
         self,
@@ -107,7 +113,7 @@ class GCSStore:
         if self._retry is None:
             from google.cloud.storage.retry import DEFAULT_RETRY
 
-            self._retry = DEFAULT_RETRY
+            self._retry = self.default_retry or DEFAULT_RETRY
         return self._retry
 
     @property

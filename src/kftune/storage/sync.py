@@ -10,7 +10,9 @@ without reading it; one whose mtime is too close to the scan that recorded it ("
 git's index) is hashed once more instead, so a rewrite within the filesystem's timestamp
 granularity is never missed. The first push of a process seeds the manifest from one listing
 of the prefix (GCS keeps an md5 of every object), so a restarted run does not re-upload the
-state it just pulled. A remote file is deleted only if this process saw it locally (pulled or
+state it just pulled. Files matching ``upload_last`` (keras-tuner's ``oracle.json``, which names
+trials whose ``trial.json`` must exist on reload) are uploaded only after everything else landed,
+so a pod killed mid-push never leaves an oracle pointing at missing trials. A remote file is deleted only if this process saw it locally (pulled or
 pushed it) and it has since disappeared: a push from an empty folder never wipes the prefix.
 """
 
@@ -65,6 +67,7 @@ class DirectorySync:
 
     ``exclude``: fnmatch patterns on the relative path (``/`` separators) never synced.
     ``delete``: remove remote files that were deleted locally (see the module docstring).
+    ``upload_last``: fnmatch patterns of "commit point" files uploaded after all the others.
     """
 
     def __init__(
@@ -75,12 +78,14 @@ class DirectorySync:
         *,
         exclude: Iterable[str] = (),
         delete: bool = True,
+        upload_last: Iterable[str] = ("oracle.json", "*/oracle.json"),
     ):
         self.local_dir = Path(local_dir)
         self.store = store
         self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
         self.exclude = tuple(exclude)
         self.delete = delete
+        self.upload_last = tuple(upload_last)
         self._manifest: dict[str, _Entry] = {}
         self._seeded = False
         self._seen: set[str] = set()
@@ -187,7 +192,10 @@ class DirectorySync:
                 else:
                     md5 = file_md5(self.local_dir / rel)
                 changed.append((rel, st, md5))
-            self.store.upload_files([(self.local_dir / rel, self.prefix + rel) for rel, _, _ in changed])
+            last = [c for c in changed if any(fnmatch.fnmatchcase(c[0], p) for p in self.upload_last)]
+            first = [c for c in changed if c not in last]
+            for batch in (first, last):
+                self.store.upload_files([(self.local_dir / rel, self.prefix + rel) for rel, _, _ in batch])
             for rel, st, md5 in changed:
                 self._record(rel, st, md5, scan_ns)
             deleted = 0
