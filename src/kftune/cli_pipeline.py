@@ -319,7 +319,10 @@ def compile_command(
             defaults.update(run_parameters(spec, train_uri=train_uri, validation_uri=validation_uri, state_root=state_root))
         else:
             defaults.update({k: v for k, v in {"train_uri": train_uri, "validation_uri": validation_uri, "state_root": state_root}.items() if v})
-        path = module.compile_pipeline(output, options, defaults or None)
+        try:
+            path = module.compile_pipeline(output, options, defaults or None)
+        except ValueError as exc:  # kfp's own checks, e.g. a --cpu or --memory it cannot parse
+            raise PipelineUsageError(str(exc).strip().splitlines()[0]) from None
     except KftuneError as exc:
         raise _fail(exc) from None
     image_used = image or _default_image()

@@ -40,6 +40,7 @@ import numpy as np
 from kftune.errors import DataError, ModelRefError
 
 __all__ = [
+    "BINDABLE",
     "BUILTINS",
     "DEFAULTS",
     "OPTIMIZERS",

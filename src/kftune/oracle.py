@@ -38,6 +38,8 @@ except ImportError:  # pragma: no cover - optional
 __all__ = ["GPOracle"]
 
 _SQRT5 = math.sqrt(5.0)
+import os as _os
+_LS_PRIOR = _os.environ.get("KFT_LSPRIOR", "optuna")
 _ENUMERATE_MAX = 4096  # finite spaces up to this size are enumerated exhaustively
 
 
@@ -117,7 +119,7 @@ class _Param:
             n = self.n_values
             if self.sampling == "linear":
                 idx = np.clip(np.round((v - lo) / self.step), 0, n - 1)
-                v = lo + idx * self.step
+                v = np.round(lo + idx * self.step, 12)  # 0.30000000000000004 -> 0.3
             elif self.sampling == "log":
                 idx = np.clip(np.round(np.log(v / lo) / math.log(self.step)), 0, n - 1)
                 v = lo * self.step**idx
@@ -125,8 +127,8 @@ class _Param:
                 idx = np.clip(np.round(np.log((hi + lo - v) / lo) / math.log(self.step)), 0, n - 1)
                 v = hi + lo - lo * self.step**idx
         if self.is_int:
-            v = np.clip(np.round(v), lo, hi)
-        return v
+            v = np.round(v)
+        return np.clip(v, lo, hi)
 
     def grid_raw(self) -> np.ndarray:
         """Raw codes of every value of a finite parameter (for exhaustive enumeration)."""
@@ -360,9 +362,15 @@ class _GP:
         grad[d] = 0.5 * (w * kf).sum()
         grad[d + 1] = 0.5 * noise * np.trace(w)
         # priors: lognormal lengthscales, Gamma(2, 1) signal, Gamma(1.1, 30) noise (as in Optuna)
-        z = (theta[:d] - self.ls_mu) / self.ls_sd
-        nlp = 0.5 * (z**2).sum() + (-math.log(s2) + s2) + (-0.1 * math.log(noise) + 30.0 * noise)
-        grad[:d] += z / self.ls_sd
+        if _LS_PRIOR == "optuna":
+            e2 = np.exp(2 * theta[:d])
+            nlp = (0.1 * e2 + 0.1 / e2).sum()
+            grad[:d] += 0.2 * e2 - 0.2 / e2
+        else:
+            z = (theta[:d] - self.ls_mu) / self.ls_sd
+            nlp = 0.5 * (z**2).sum()
+            grad[:d] += z / self.ls_sd
+        nlp += (-math.log(s2) + s2) + (-0.1 * math.log(noise) + 30.0 * noise)
         grad[d] += -1.0 + s2
         grad[d + 1] += -0.1 + 30.0 * noise
         return float(nll + nlp), grad
@@ -656,9 +664,36 @@ class GPOracle(oracle_module.Oracle):
         pool.add(self._perturb(space, top, 100, rng), acq)
         # second round: perturb the best new candidates more tightly, then refine them by gradient
         pool.add(self._perturb(space, pool.top_raw(5, seen), 60, rng, scales=(0.005, 0.02, 0.05)), acq)
-        if len(space.num_cols):
-            pool.add(self._refine(space, acq, pool.top_raw(8, seen)), acq)
+        pool.add(self._local_search(space, acq, pool.top_raw(8, seen)), acq)
         return acq
+
+    def _local_search(self, space, acq, raw, rounds=3):
+        """Alternate a gradient step on the numeric columns with exhaustive coordinate moves on
+        each discrete parameter (choice, boolean, small int range), all points at once."""
+        best = raw.copy()
+        val = acq(space.from_raw(best)[2])
+        coords = [j for j, p in enumerate(space.params) if p.kind != "num" or p.cardinality() <= 64]
+        for _ in range(rounds):
+            changed = False
+            if len(space.num_cols):
+                cand = self._refine(space, acq, best)
+                cval = acq(space.from_raw(cand)[2])
+                up = cval > val + 1e-12
+                best[up], val[up], changed = cand[up], cval[up], bool(up.any())
+            for j in coords:
+                grid = space.params[j].grid_raw()
+                cand = np.repeat(best, len(grid), axis=0)
+                cand[:, j] = np.tile(grid, len(best))
+                cval = acq(space.from_raw(cand)[2]).reshape(len(best), len(grid))
+                arg = cval.argmax(1)
+                up = cval[np.arange(len(best)), arg] > val + 1e-12
+                if up.any():
+                    best[up, j] = grid[arg[up]]
+                    val[up] = cval[np.arange(len(best)), arg][up]
+                    changed = True
+            if not changed or not coords:
+                break
+        return best
 
     @staticmethod
     def _perturb(space, centers, per_center, rng, scales=(0.01, 0.05, 0.15)):
@@ -672,7 +707,7 @@ class GPOracle(oracle_module.Oracle):
         return np.clip(out, 0.0, 1.0)
 
     @staticmethod
-    def _refine(space, acq, raw, maxiter=30):
+    def _refine(space, acq, raw, maxiter=int(_os.environ.get("KFT_REFINE_ITERS", 50))):
         """Batched L-BFGS-B on the continuous columns of a few good candidates."""
         codes, active, x0 = space.from_raw(raw)
         cont_params = [j for j, p in enumerate(space.params) if p.kind == "num"]
