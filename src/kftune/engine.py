@@ -7,6 +7,7 @@ when a trial beats the best) and, after each trial, writes results, syncs state 
 
 from __future__ import annotations
 
+import gc
 import json
 import math
 import os
@@ -237,9 +238,11 @@ def _make_tuner_class() -> type:
             self.run = run
             super().__init__(**kwargs)
 
-        # One clear_session per build (its own gc); keras-tuner adds a second gc.collect.
+        # One clear_session + one collection per build (keras-tuner runs two full collections). The
+        # collection is cheap because the long-lived heap (TensorFlow, data) was frozen before the search.
         def _try_build(self, hp: Any) -> Any:
-            keras.backend.clear_session(free_memory=True)
+            keras.backend.clear_session(free_memory=False)
+            gc.collect()
             model = self._build_hypermodel(hp)
             if not isinstance(model, keras.Model):
                 raise kt.errors.FatalTypeError(
@@ -605,6 +608,10 @@ def _tune_locked(spec: TuningSpec, location: RunLocation, lock: Any, progress: A
         run.progress(run, oracle, None, "RESUMED", None)
 
     failure: BaseException | None = None
+    # Move everything alive now (TensorFlow's modules, the data) out of the collector's sight, so the
+    # per-trial collection that frees the last model scans only what trials allocate.
+    gc.collect()
+    gc.freeze()
     try:
         tuner.search(verbose=0)
     except kt.errors.FatalError as exc:
@@ -618,6 +625,8 @@ def _tune_locked(spec: TuningSpec, location: RunLocation, lock: Any, progress: A
             f"(last: {last[-1] if last else 'unknown'}); results so far are in {location.uri}"
         )
         run.stopped_because = "too many consecutive failed trials"
+    finally:
+        gc.unfreeze()
     result = _finish(run, oracle)
     if failure is not None:
         if isinstance(failure, KftuneError):

@@ -254,7 +254,10 @@ def _one_line(e: BaseException) -> str:
 def normalization_stats(x: np.ndarray) -> tuple[list, list]:
     """Mean and variance over every axis but the last (per feature / per channel), as lists.
 
-    A zero variance (constant column) is reported as 1 so the column maps to 0, not to ±1e7.
+    A zero variance (constant column) is reported as 1 so the column maps to 0, not to ±1e7; a
+    nearly constant column (a pixel that is almost always 0) gets a floor of a tenth of the median
+    variance, so a rare value on new data maps to tens, not hundreds, of standard deviations (an
+    overconfident softmax there made val_loss explode while accuracy stayed fine).
     """
     x = np.asarray(x, dtype=np.float64)
     if x.ndim == 1:
@@ -262,7 +265,9 @@ def normalization_stats(x: np.ndarray) -> tuple[list, list]:
     axes = tuple(range(x.ndim - 1))
     mean = x.mean(axis=axes)
     var = x.var(axis=axes)
-    var = np.where(var > 0, var, 1.0)  # a constant column stays 0 instead of exploding on new data
+    positive = var[var > 0]
+    floor = 0.1 * float(np.median(positive)) if positive.size else 1.0
+    var = np.where(var > 0, np.maximum(var, floor), 1.0)  # constant columns stay 0 on new data
     return mean.astype(np.float32).tolist(), var.astype(np.float32).tolist()
 
 

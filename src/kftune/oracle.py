@@ -313,7 +313,7 @@ def _row_key(x: np.ndarray) -> bytes:
 class _GP:
     """GP on [0,1]^d inputs and standardized outputs; theta = [log ls (d), log signal, log noise]."""
 
-    MIN_NOISE = 1e-6
+    MIN_NOISE = float(_os.environ.get("KFT_MINNOISE", 1e-6))
 
     def __init__(self, x: np.ndarray, y: np.ndarray):
         self.x = x
@@ -516,7 +516,7 @@ class GPOracle(oracle_module.Oracle):
         max_consecutive_failed_trials=3,
         acquisition="log_ei",
         beta=2.0,
-        num_candidates=512,
+        num_candidates=int(_os.environ.get("KFT_NCAND", 2048)),
         prior_observations=None,
     ):
         super().__init__(
@@ -596,7 +596,7 @@ class GPOracle(oracle_module.Oracle):
         seen = {_row_key(r) for r in space.encode_values(seen_values)} if seen_values else set()
         sign = -1.0 if self.objective.direction == "max" else 1.0
         rng = np.random.default_rng(np.random.SeedSequence([int(self.seed), len(self.trials), 7]))
-        n_init = self.num_initial_points or min(10, max(5, 2 * len(space.params)))
+        n_init = self.num_initial_points or _default_initial_points(len(space.params))
 
         pool = _Pool(space)
         if len(obs_values) < n_init:
@@ -631,9 +631,7 @@ class GPOracle(oracle_module.Oracle):
         x_obs = space.encode_values(obs_values)
         keep = np.isfinite(y)
         x_obs, y = x_obs[keep], y[keep]
-        y_mean, y_std = y.mean(), y.std()
-        y_std = y_std if y_std > 0 else 1.0
-        ys = (y - y_mean) / y_std
+        ys = _normalize_outputs(y)
 
         gp = _GP(x_obs, ys)
         n = len(ys)
@@ -664,7 +662,7 @@ class GPOracle(oracle_module.Oracle):
         pool.add(self._perturb(space, top, 100, rng), acq)
         # second round: perturb the best new candidates more tightly, then refine them by gradient
         pool.add(self._perturb(space, pool.top_raw(5, seen), 60, rng, scales=(0.005, 0.02, 0.05)), acq)
-        pool.add(self._local_search(space, acq, pool.top_raw(8, seen)), acq)
+        pool.add(self._local_search(space, acq, pool.starts(int(_os.environ.get("KFT_NLS", 10)), seen, rng)), acq)
         return acq
 
     def _local_search(self, space, acq, raw, rounds=3):
@@ -765,6 +763,23 @@ class _Pool:
                     break
         return np.array(out) if out else raw[:1]
 
+    def starts(self, k: int, seen: set, rng) -> np.ndarray:
+        """Local-search starts: the best unseen candidate plus a roulette draw (weights
+        exp(acq - max), as Optuna does) for diversity."""
+        raw, _, _, x, scores = self._cat()
+        ok = np.array([_row_key(r) not in seen for r in x])
+        if not ok.any():
+            return raw[:1]
+        raw, scores = raw[ok], scores[ok]
+        top = int(np.argmax(scores))
+        w = np.exp(scores - scores[top])
+        w[top] = 0.0
+        m = min(k - 1, int((w > 0).sum()))
+        idx = [top]
+        if m > 0:
+            idx += list(rng.choice(len(raw), size=m, replace=False, p=w / w.sum()))
+        return raw[idx]
+
     def best_new(self, seen: set, is_duplicate) -> dict | None:
         _, codes, active, x, scores = self._cat()
         for i in np.argsort(-scores, kind="stable"):
@@ -778,6 +793,34 @@ class _Pool:
 
 def _discrete_mask(space: _Space) -> np.ndarray:
     return np.array([not p.continuous for p in space.params], dtype=bool)
+
+
+def _default_initial_points(n_params: int) -> int:
+    mode = _os.environ.get("KFT_NINIT", "a")
+    if mode == "b":
+        return max(5, n_params + 1)
+    return min(10, max(5, 2 * n_params))
+
+
+def _standardize(y: np.ndarray) -> np.ndarray:
+    sd = y.std()
+    return (y - y.mean()) / (sd if sd > 0 else 1.0)
+
+
+def _normalize_outputs(y: np.ndarray) -> np.ndarray:
+    """Standardize, then (optionally) a fitted Yeo-Johnson power transform against heavy tails."""
+    ys = _standardize(y)
+    mode = _os.environ.get("KFT_YTRANSFORM", "none")
+    if mode == "yj" and len(ys) >= 3 and np.ptp(ys) > 0:
+        from scipy import stats
+
+        try:
+            ys = _standardize(stats.yeojohnson(ys)[0])
+        except (ValueError, FloatingPointError):
+            pass
+    elif mode == "log":
+        ys = _standardize(np.log(ys - ys.min() + 0.01 * np.ptp(ys) + 1e-12))
+    return ys
 
 
 def _as_float(v) -> float:
