@@ -242,6 +242,7 @@ def _make_tuner_class() -> type:
         # collection is cheap because the long-lived heap (TensorFlow, data) was frozen before the search.
         def _try_build(self, hp: Any) -> Any:
             keras.backend.clear_session(free_memory=False)
+            release_custom_gradients(self.run.gradient_baseline)
             gc.collect()
             model = self._build_hypermodel(hp)
             if not isinstance(model, keras.Model):
@@ -279,6 +280,34 @@ def _make_tuner_class() -> type:
     return KftuneTuner
 
 
+def custom_gradient_names() -> set[str] | None:
+    """Names in TensorFlow's gradient registry now (None on other Keras backends)."""
+    if os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow":
+        return None
+    try:
+        from tensorflow.python.framework import ops
+    except ImportError:
+        return None
+    return set(ops._gradient_registry._registry)
+
+
+def release_custom_gradients(baseline: set[str] | None) -> None:
+    """Drop gradient functions the previous trial's traces registered.
+
+    Every trace of Keras' train step registers a ``CustomGradient-<uid>`` function in TensorFlow's
+    global gradient registry and never removes it; the closure pins that trial's whole FuncGraph,
+    so memory grew ~4-7 MB per trial (docs/benchmarks.md). After ``clear_session`` no graph of an
+    earlier trial is used again, so their entries can go.
+    """
+    if baseline is None:
+        return
+    from tensorflow.python.framework import ops
+
+    registry = ops._gradient_registry._registry
+    for name in [n for n in registry if n.startswith("CustomGradient-") and n not in baseline]:
+        del registry[name]
+
+
 # --------------------------------------------------------------------------- one run
 
 
@@ -309,6 +338,7 @@ class _Run:
         self.resumed_completed = 0
         self.hp_names = list(spec.search_space)
         self.oracle: Any = None
+        self.gradient_baseline = custom_gradient_names()
 
     # ------------------------------------------------------------------ helpers
     def better(self, value: float | None, than: float | None) -> bool:

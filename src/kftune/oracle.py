@@ -38,8 +38,6 @@ except ImportError:  # pragma: no cover - optional
 __all__ = ["GPOracle"]
 
 _SQRT5 = math.sqrt(5.0)
-import os as _os
-_LS_PRIOR = _os.environ.get("KFT_LSPRIOR", "optuna")
 _ENUMERATE_MAX = 4096  # finite spaces up to this size are enumerated exhaustively
 
 
@@ -313,15 +311,14 @@ def _row_key(x: np.ndarray) -> bytes:
 class _GP:
     """GP on [0,1]^d inputs and standardized outputs; theta = [log ls (d), log signal, log noise]."""
 
-    MIN_NOISE = float(_os.environ.get("KFT_MINNOISE", 1e-6))
+    # Low floor: a near-deterministic objective can then be resolved to high precision; a noisy one
+    # still gets its noise fitted (the Gamma prior below lets it grow).
+    MIN_NOISE = 1e-8
 
     def __init__(self, x: np.ndarray, y: np.ndarray):
         self.x = x
         self.y = y
         d = x.shape[1]
-        # Lengthscale prior scaled with dimension (Hvarfner et al., 2024: "vanilla BO in high dims").
-        self.ls_mu = math.sqrt(2.0) + 0.5 * math.log(max(d, 1))
-        self.ls_sd = math.sqrt(3.0)
         self.bounds = [(math.log(5e-3), math.log(1e3))] * d + [
             (math.log(5e-2), math.log(20.0)),
             (math.log(self.MIN_NOISE), math.log(0.5)),
@@ -330,7 +327,7 @@ class _GP:
 
     def default_theta(self) -> np.ndarray:
         d = self.x.shape[1]
-        return np.concatenate([np.full(d, self.ls_mu - self.ls_sd**2 * 0.5), [0.0, math.log(1e-3)]])
+        return np.concatenate([np.zeros(d), [0.0, math.log(1e-3)]])
 
     def _kernel_parts(self, a: np.ndarray, b: np.ndarray, ls: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         sa, sb = a / ls, b / ls
@@ -362,15 +359,11 @@ class _GP:
         grad[d] = 0.5 * (w * kf).sum()
         grad[d + 1] = 0.5 * noise * np.trace(w)
         # priors: lognormal lengthscales, Gamma(2, 1) signal, Gamma(1.1, 30) noise (as in Optuna)
-        if _LS_PRIOR == "optuna":
-            e2 = np.exp(2 * theta[:d])
-            nlp = (0.1 * e2 + 0.1 / e2).sum()
-            grad[:d] += 0.2 * e2 - 0.2 / e2
-        else:
-            z = (theta[:d] - self.ls_mu) / self.ls_sd
-            nlp = 0.5 * (z**2).sum()
-            grad[:d] += z / self.ls_sd
-        nlp += (-math.log(s2) + s2) + (-0.1 * math.log(noise) + 30.0 * noise)
+        # priors (Optuna's GPSampler's, which beat a dimension-scaled lognormal here): on the inverse
+        # squared length scale u = ls^-2, log p = -(0.1/u + 0.1 u); Gamma(2, 1) signal; Gamma(1.1, 30) noise
+        e2 = np.exp(2 * theta[:d])
+        nlp = (0.1 * e2 + 0.1 / e2).sum() + (-math.log(s2) + s2) + (-0.1 * math.log(noise) + 30.0 * noise)
+        grad[:d] += 0.2 * e2 - 0.2 / e2
         grad[d] += -1.0 + s2
         grad[d + 1] += -0.1 + 30.0 * noise
         return float(nll + nlp), grad
@@ -516,7 +509,7 @@ class GPOracle(oracle_module.Oracle):
         max_consecutive_failed_trials=3,
         acquisition="log_ei",
         beta=2.0,
-        num_candidates=int(_os.environ.get("KFT_NCAND", 2048)),
+        num_candidates=2048,
         prior_observations=None,
     ):
         super().__init__(
@@ -653,7 +646,11 @@ class GPOracle(oracle_module.Oracle):
             x_pend = space.encode_values(pending_values)
             mu_p, _ = gp.predict(x_pend)
             gp.set_theta(theta, np.vstack([x_obs, x_pend]), np.concatenate([ys, mu_p]))
-        acq = _Acquisition(gp, float(ys.min()), self.acquisition, self.beta)
+        kind, beta = self.acquisition, self.beta
+        _every = int(__import__("os").environ.get("KFT_EXPLORE_EVERY", 0))
+        if _every and len(self.trials) % _every == 0:
+            kind, beta = "ucb", float(__import__("os").environ.get("KFT_EXPLORE_BETA", 3.0))
+        acq = _Acquisition(gp, float(ys.min()), kind, beta)
 
         p = len(space.params)
         pool.add(qmc.Sobol(d=p, scramble=True, seed=rng).random(self.num_candidates), acq)
@@ -662,7 +659,7 @@ class GPOracle(oracle_module.Oracle):
         pool.add(self._perturb(space, top, 100, rng), acq)
         # second round: perturb the best new candidates more tightly, then refine them by gradient
         pool.add(self._perturb(space, pool.top_raw(5, seen), 60, rng, scales=(0.005, 0.02, 0.05)), acq)
-        pool.add(self._local_search(space, acq, pool.starts(int(_os.environ.get("KFT_NLS", 10)), seen, rng)), acq)
+        pool.add(self._local_search(space, acq, pool.starts(10, seen, rng)), acq)
         return acq
 
     def _local_search(self, space, acq, raw, rounds=3):
@@ -705,7 +702,7 @@ class GPOracle(oracle_module.Oracle):
         return np.clip(out, 0.0, 1.0)
 
     @staticmethod
-    def _refine(space, acq, raw, maxiter=int(_os.environ.get("KFT_REFINE_ITERS", 50))):
+    def _refine(space, acq, raw, maxiter=50):
         """Batched L-BFGS-B on the continuous columns of a few good candidates."""
         codes, active, x0 = space.from_raw(raw)
         cont_params = [j for j, p in enumerate(space.params) if p.kind == "num"]
@@ -796,9 +793,6 @@ def _discrete_mask(space: _Space) -> np.ndarray:
 
 
 def _default_initial_points(n_params: int) -> int:
-    mode = _os.environ.get("KFT_NINIT", "a")
-    if mode == "b":
-        return max(5, n_params + 1)
     return min(10, max(5, 2 * n_params))
 
 
@@ -808,19 +802,8 @@ def _standardize(y: np.ndarray) -> np.ndarray:
 
 
 def _normalize_outputs(y: np.ndarray) -> np.ndarray:
-    """Standardize, then (optionally) a fitted Yeo-Johnson power transform against heavy tails."""
-    ys = _standardize(y)
-    mode = _os.environ.get("KFT_YTRANSFORM", "none")
-    if mode == "yj" and len(ys) >= 3 and np.ptp(ys) > 0:
-        from scipy import stats
-
-        try:
-            ys = _standardize(stats.yeojohnson(ys)[0])
-        except (ValueError, FloatingPointError):
-            pass
-    elif mode == "log":
-        ys = _standardize(np.log(ys - ys.min() + 0.01 * np.ptp(ys) + 1e-12))
-    return ys
+    """Standardize (a log or Yeo-Johnson warp was tried: it made the search greedier and worse)."""
+    return _standardize(y)
 
 
 def _as_float(v) -> float:
