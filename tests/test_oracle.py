@@ -218,7 +218,6 @@ def test_prior_observations_steer_the_first_proposal(tmp_path):
     proposed, _ = _drive(oracle, f, 1)
     assert abs(proposed[0]["x"] - 0.37) < 0.05
     assert oracle.get_state()["prior_observations"] == priors
-    # without priors the first proposal is the quasi-random start, nowhere in particular
     with pytest.raises(ValueError, match="prior_observations"):
         GPOracle(objective=kt.Objective("obj", "min"), hyperparameters=hps, prior_observations=[{"x": 1}])
 

@@ -646,11 +646,7 @@ class GPOracle(oracle_module.Oracle):
             x_pend = space.encode_values(pending_values)
             mu_p, _ = gp.predict(x_pend)
             gp.set_theta(theta, np.vstack([x_obs, x_pend]), np.concatenate([ys, mu_p]))
-        kind, beta = self.acquisition, self.beta
-        _every = int(__import__("os").environ.get("KFT_EXPLORE_EVERY", 0))
-        if _every and len(self.trials) % _every == 0:
-            kind, beta = "ucb", float(__import__("os").environ.get("KFT_EXPLORE_BETA", 3.0))
-        acq = _Acquisition(gp, float(ys.min()), kind, beta)
+        acq = _Acquisition(gp, float(ys.min()), self.acquisition, self.beta)
 
         p = len(space.params)
         pool.add(qmc.Sobol(d=p, scramble=True, seed=rng).random(self.num_candidates), acq)
