@@ -123,7 +123,7 @@ def median_curve(runs: list[dict]) -> list[float]:
 def initial_points() -> tuple[int, int, int]:
     """(trials, kftune's default quasi-random initial points, keras-tuner's default random initial points).
 
-    kftune: ``min(10, max(5, 2 * tuned parameters))`` (kftune.oracle); keras-tuner 1.4.8:
+    kftune: ``min(10, max(5, 2 * tuned parameters), max(3, max_trials // 3))`` (kftune.oracle); keras-tuner 1.4.8:
     ``max(3 * len(hp.space), 3)``, where the space also counts Fixed and conditional parameters.
     """
     spec = yaml.safe_load(SPEC.read_text())
@@ -132,9 +132,9 @@ def initial_points() -> tuple[int, int, int]:
     try:
         from kftune.oracle import _default_initial_points
 
-        kf = int(_default_initial_points(tuned))
+        kf = int(_default_initial_points(tuned, int(spec["tuner"]["max_trials"])))
     except (ImportError, AttributeError):
-        kf = min(10, max(5, 2 * tuned))
+        kf = min(10, max(5, 2 * tuned), max(3, int(spec["tuner"]["max_trials"]) // 3))
     return int(spec["tuner"]["max_trials"]), kf, max(3 * len(space), 3)
 
 
@@ -163,8 +163,13 @@ def render(raw: dict) -> str:
         f"{kf_init} scrambled-Sobol (quasi-random) trials and only then proposes from the GP "
         f"(trials {kf_init + 1}–{n}), and keras-tuner's `BayesianOptimization` starts with "
         f"3 × {kt_init // 3} = {kt_init} random trials (its space also counts fixed and conditional parameters), so "
-        f"on this demo every one of its {n} trials is random. The curves therefore compare mostly the initial designs "
-        "(Sobol vs uniform random) plus kftune's last GP proposals, not two surrogate models.",
+        f"on this demo every one of its {n} trials is random"
+        + (
+            ". The curves therefore compare mostly the initial designs (Sobol vs uniform random) plus kftune's "
+            "last GP proposals, not two surrogate models."
+            if n - kf_init < n // 2
+            else f"; kftune's GP chooses {n - kf_init} of the {n} trials."
+        ),
         "",
         "### Median best-so-far val_accuracy (min–max over seeds)",
         "",

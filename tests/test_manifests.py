@@ -162,3 +162,85 @@ def test_manifest_image_tag_is_the_package_version() -> None:
 def test_manifests_are_yamllint_clean() -> None:
     result = _run(_tool("yamllint"), "--strict", "-d", YAMLLINT_CONFIG, str(MANIFESTS))
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+# --------------------------------------------------------------------------- distributed tuning (chief + workers)
+
+DISTRIBUTED = MANIFESTS / "distributed"
+
+
+def _distributed_objects() -> dict[str, dict]:
+    """The distributed kustomization's own objects by "Kind/name" (plain files; kustomize is not needed)."""
+    kustomization = yaml.safe_load((DISTRIBUTED / "kustomization.yaml").read_text())
+    objects = {}
+    for resource in kustomization["resources"]:
+        path = DISTRIBUTED / resource
+        if path.is_file():
+            doc = yaml.safe_load(path.read_text())
+            objects[f"{doc['kind']}/{doc['metadata']['name']}"] = doc
+    return objects
+
+
+def _env(container: dict) -> dict[str, dict]:
+    return {e["name"]: e for e in container["env"]}
+
+
+def test_distributed_manifests_wire_workers_to_the_chief() -> None:
+    objects = _distributed_objects()
+    chief = next(o for o in objects.values() if o["kind"] == "Job" and "chief" in o["metadata"]["name"])
+    workers = next(o for o in objects.values() if o["kind"] == "Job" and "worker" in o["metadata"]["name"])
+    service = next(o for o in objects.values() if o["kind"] == "Service")
+    assert service["spec"]["clusterIP"] == "None"
+    (port,) = service["spec"]["ports"]
+    chief_pod, worker_pod = chief["spec"]["template"], workers["spec"]["template"]
+    # The Service selects the chief's pod, not the workers'.
+    for key, value in service["spec"]["selector"].items():
+        assert chief_pod["metadata"]["labels"][key] == value
+        assert worker_pod["metadata"]["labels"].get(key) != value
+    (c,) = chief_pod["spec"]["containers"]
+    (w,) = worker_pod["spec"]["containers"]
+    ce, we = _env(c), _env(w)
+    assert "chief" in ce["KERASTUNER_TUNER_ID"]["value"]
+    assert ce["KERASTUNER_ORACLE_IP"]["value"] == "0.0.0.0"
+    assert ce["KERASTUNER_ORACLE_PORT"]["value"] == we["KERASTUNER_ORACLE_PORT"]["value"] == str(port["port"])
+    assert any(p["containerPort"] == port["port"] and p["name"] == port["targetPort"] for p in c["ports"])
+    assert we["KERASTUNER_ORACLE_IP"]["value"] == service["metadata"]["name"]
+    # One stable tuner id per completion index: a replaced worker pod gets its predecessor's trial back.
+    assert workers["spec"]["completionMode"] == "Indexed"
+    assert we["JOB_INDEX"]["valueFrom"]["fieldRef"]["fieldPath"].endswith("['batch.kubernetes.io/job-completion-index']")
+    assert "$(JOB_INDEX)" in we["KERASTUNER_TUNER_ID"]["value"] and "chief" not in we["KERASTUNER_TUNER_ID"]["value"]
+    assert list(we).index("JOB_INDEX") < list(we).index("KERASTUNER_TUNER_ID")  # $(VAR) needs it defined first
+    # Same command and output for both; GPUs only on workers; the pipeline's service account.
+    assert c["args"][:3] == w["args"][:3] == ["tune", "/spec/spec.yaml", "--output"]
+    assert c["args"][3] == w["args"][3] and c["args"][3].startswith("gs://")
+    assert w["resources"]["limits"]["nvidia.com/gpu"] == "1" and "nvidia.com/gpu" not in c["resources"].get("limits", {})
+    for pod in (chief_pod, worker_pod):
+        assert pod["spec"]["serviceAccountName"] == "kftune-runner"
+        assert pod["spec"]["restartPolicy"] == "Never"
+        mounts = {m["name"]: m["mountPath"] for m in pod["spec"]["containers"][0]["volumeMounts"]}
+        volumes = {v["name"]: v for v in pod["spec"]["volumes"]}
+        assert mounts["spec"] == "/spec" and volumes["spec"]["configMap"]["name"] == "kftune-spec"
+
+
+def test_distributed_spec_configmap_holds_a_valid_spec() -> None:
+    from kftune.spec import load_spec
+
+    configmap = _distributed_objects()["ConfigMap/kftune-spec"]
+    spec = load_spec(yaml.safe_load(configmap["data"]["spec.yaml"]))
+    assert spec.data.train.startswith("gs://")  # every pod must reach the data
+    assert spec.tuner.seed is not None
+
+
+def test_distributed_kustomization_tags_the_image_and_drops_the_image_check(tmp_path: Path) -> None:
+    kustomization = yaml.safe_load((DISTRIBUTED / "kustomization.yaml").read_text())
+    (image,) = kustomization["images"]
+    assert (image["name"], image["newTag"]) == ("ghcr.io/kftune/kftune", VERSION)
+    cmd = _kustomize()
+    if cmd is None:
+        pytest.skip("neither kustomize nor kubectl is installed")
+    built = _run(*cmd, str(DISTRIBUTED))
+    assert built.returncode == 0, built.stderr
+    jobs = {d["metadata"]["name"]: d for d in yaml.safe_load_all(built.stdout) if d and d["kind"] == "Job"}
+    assert set(jobs) == {"kftune-chief", "kftune-workers"}
+    for job in jobs.values():
+        assert job["spec"]["template"]["spec"]["containers"][0]["image"] == f"ghcr.io/kftune/kftune:{VERSION}"

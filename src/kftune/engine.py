@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from kftune import outputs
+from kftune import distributed, outputs
 from kftune.errors import KftuneError, ResumeError, SpecError
 from kftune.location import RunLocation
 from kftune.spec import TuningSpec, WarmStart, fingerprint_diff, load_spec
@@ -256,6 +256,8 @@ def _make_tuner_class() -> type:
             parent = hp.values.get("tuner/trial_id")
             if parent is not None:  # Hyperband: continue from the promoted trial's weights
                 weights = self.run.state_dir / f"trial_{parent}" / "kftune.weights.h5"
+                if not weights.exists() and self.run.role.is_worker:
+                    distributed.fetch_parent_weights(self.run, parent, weights)
                 if weights.exists():
                     model.load_weights(str(weights))
             return model
@@ -268,8 +270,18 @@ def _make_tuner_class() -> type:
             return self.run.run_trial(self, trial, BestEpoch)
 
         def on_trial_end(self, trial: Any) -> None:
+            if self.run.role.is_worker:  # the model is in the store before the chief hears of the trial
+                distributed.worker_upload(self.run, trial)
             super().on_trial_end(trial)  # the oracle records the trial and saves its state
             self.run.trial_ended(self, trial)
+
+        def search(self, *args: Any, **kwargs: Any) -> None:
+            if self.run.role.is_chief:  # the chief runs no trial: it serves the oracle to the workers
+                self.oracle.verbose = kwargs.get("verbose", 0)  # as keras-tuner's search does (no Display)
+                self.save()
+                distributed.serve_chief(self, self.run)
+                return
+            super().search(*args, **kwargs)
 
         def save_model(self, trial_id: str, model: Any, step: int = 0) -> None:
             pass  # kftune saves only models that beat the best (see _Run.run_trial)
@@ -339,6 +351,14 @@ class _Run:
         self.hp_names = list(spec.search_space)
         self.oracle: Any = None
         self.gradient_baseline = custom_gradient_names()
+        # Distributed tuning (kftune.distributed): this process's role; a worker's store for models.
+        self.role: distributed.Role = distributed.SINGLE
+        self.model_store: Any = None
+        self.abort: BaseException | None = None  # chief: an error raised while serving, re-raised at the end
+        self.notes: list[str] = []
+        self.last_score: float | None = None
+        self.pending_value: float | None = None
+        self.seed_checked = False
 
     # ------------------------------------------------------------------ helpers
     def better(self, value: float | None, than: float | None) -> bool:
@@ -353,9 +373,12 @@ class _Run:
         return (self.seed * 1_000_003 + int(digits) * 7919 + execution) % (2**31 - 1)
 
     # ------------------------------------------------------------------ callbacks from the tuner
-    def trial_started(self, trial: Any) -> None:
+    def trial_started(self, trial: Any, tuner_id: str | None = None) -> None:
         self.trial_t0[trial.trial_id] = time.monotonic()
-        self.events.add(event="trial_start", trial_id=trial.trial_id, pid=os.getpid())
+        where = {"tuner_id": tuner_id or self.role.tuner_id} if self.role.kind != "single" else {}
+        self.events.add(event="trial_start", trial_id=trial.trial_id, pid=os.getpid(), **where)
+        if self.role.is_worker:
+            distributed.worker_trial_started(self, trial)
 
     def run_trial(self, tuner: Any, trial: Any, best_epoch_cls: type) -> dict[str, float]:
         import keras
@@ -416,42 +439,52 @@ class _Run:
             trial_dir.mkdir(parents=True, exist_ok=True)
             model.save_weights(str(trial_dir / "kftune.weights.h5"))
         score = float(np.mean(values))
+        self.last_score = score
         if self.better(score, self.best_value) and best_execution is not None:
             # Only a trial that beats the best is written to disk; promoted after the oracle records it.
             _, model, weights = best_execution
             model.set_weights(weights)
             pending = self.state_dir / BEST_MODEL_PENDING
             model.save(str(pending))
-            self.pending_better = True
+            self.pending_better, self.pending_value = True, score
         metrics = {k: float(np.mean([logs.get(k, np.nan) for logs in logs_per_execution])) for k in logs_per_execution[0]}
         metrics[spec.objective.metric] = score
         return metrics
 
     def trial_ended(self, tuner: Any, trial: Any) -> None:
-        oracle = tuner.oracle
-        recorded = oracle.trials[trial.trial_id]
+        if self.role.is_worker:  # an OracleClient has no trials; results are the chief's job
+            distributed.worker_trial_ended(self, trial)
+        else:
+            self.record_trial_end(tuner.oracle, trial.trial_id)
+
+    def record_trial_end(self, oracle: Any, trial_id: str, tuner_id: str | None = None) -> None:
+        """After the oracle recorded a trial (here, or on the chief for a worker's trial): results, sync, budget."""
+        recorded = oracle.trials[trial_id]
         status = str(getattr(recorded.status, "value", recorded.status))
-        seconds = time.monotonic() - self.trial_t0.pop(trial.trial_id, time.monotonic())
+        seconds = time.monotonic() - self.trial_t0.pop(trial_id, time.monotonic())
         score = recorded.score if status == "COMPLETED" else None
         if self.pending_better:
             if status == "COMPLETED":
-                self.promote_pending(trial.trial_id, float(score))
+                self.promote_pending(trial_id, float(score))
             else:
                 (self.state_dir / BEST_MODEL_PENDING).unlink(missing_ok=True)
             self.pending_better = False
+        elif self.role.is_chief and score is not None and self.better(float(score), self.best_value):
+            self.best_value, self.best_trial_id = float(score), trial_id  # its model is in the store
         self.trials_run_here += 1
         self.trial_seconds_here.append(seconds)
-        self.events.add(event="trial_end", trial_id=trial.trial_id, status=status, score=score, seconds=seconds)
+        where = {"tuner_id": tuner_id} if tuner_id else {}
+        self.events.add(event="trial_end", trial_id=trial_id, status=status, score=score, seconds=seconds, **where)
         self.write_results(oracle)
         self.check_budget(oracle)
         if self.location.remote:
             stats = self.location.push()
             # Local marker only (uploaded with the next trial): the trial is now safe in the store.
-            self.events.add(event="synced", trial_id=trial.trial_id, **(_sync_facts(stats) or {}))
+            self.events.add(event="synced", trial_id=trial_id, **(_sync_facts(stats) or {}))
         if self.lock is not None and hasattr(self.lock, "refresh"):
             self.lock.refresh()
         if self.progress is not None:
-            self.progress(self, oracle, trial.trial_id, status, score)
+            self.progress(self, oracle, trial_id, status, score)
 
     def promote_pending(self, trial_id: str, value: float) -> None:
         os.replace(self.state_dir / BEST_MODEL_PENDING, self.state_dir / BEST_MODEL_STATE)
@@ -538,7 +571,13 @@ class _Run:
             },
             "warm_start": self.warm_record,
             "sync": _sync_facts(self.location.last_sync),
+            **({"distributed": self.distributed_record()} if self.role.is_chief else {}),
         }
+
+    def distributed_record(self) -> dict[str, Any]:
+        ends = [e for e in self.events.events if e.get("event") == "trial_end" and e.get("tuner_id")]
+        tuner_ids = sorted({e["tuner_id"] for e in ends})
+        return {"role": "chief", "oracle_address": self.role.address, "workers_seen": tuner_ids, "notes": self.notes}
 
 
 def _sync_facts(stats: Any) -> Any:
@@ -581,21 +620,34 @@ def tune(
     if warm_start:
         spec = spec.model_copy(update={"warm_start": WarmStart.model_validate({"from": warm_start})})
     uri = str(output or spec.output or Path("kftune-runs") / spec.name)
+    role = distributed.detect_role()
+    if role.is_worker:  # no lock and no results: the output location belongs to the chief
+        return distributed.tune_worker(spec, uri, role, workdir=workdir, progress=progress, store_client=store_client)
     location = RunLocation(uri, workdir=workdir, client=store_client)
     owner = f"{socket.gethostname()}:{os.getpid()}"
     with location.locked(owner) as lock:
         if fresh:
             location.clear()
         location.pull()
-        return _tune_locked(spec, location, lock, progress)
+        return _tune_locked(spec, location, lock, progress, role=role)
 
 
-def _tune_locked(spec: TuningSpec, location: RunLocation, lock: Any, progress: Any) -> TuningResult:
+def _tune_locked(
+    spec: TuningSpec,
+    location: RunLocation,
+    lock: Any,
+    progress: Any,
+    *,
+    role: distributed.Role = distributed.SINGLE,
+    model_store: Any = None,
+) -> TuningResult:
     from kftune.data import load_dataset
     from kftune.hypermodels import bind_model, resolve_model
 
     state = check_or_init_state(location.state_dir, spec, command="tune")
     outputs.write_json(location.local_dir / outputs.SPEC, json.loads(spec.to_json()))
+    if role.is_chief:
+        location.push()  # workers wait for this state: its seed fixes everyone's validation split
     dataset = load_dataset(spec.data, seed=int(state["seed"]))
     build_model = bind_model(resolve_model(spec.model), dataset)
 
@@ -604,8 +656,9 @@ def _tune_locked(spec: TuningSpec, location: RunLocation, lock: Any, progress: A
     reporter = progress if callable(progress) else (_console_progress() if progress else None)
     run = _Run(spec, location, state, dataset, reporter)
     run.lock = lock
+    run.role, run.model_store = role, model_store
     warm = None
-    if spec.warm_start is not None:
+    if spec.warm_start is not None and not role.is_worker:
         from kftune.warmstart import prepare_warm_start
 
         warm = prepare_warm_start(spec, store_client=None)
@@ -630,10 +683,18 @@ def _tune_locked(spec: TuningSpec, location: RunLocation, lock: Any, progress: A
         raise SpecError(str(exc)) from None
     oracle = tuner.oracle
     run.oracle = oracle
-    run.resumed_completed = sum(
-        str(getattr(t.status, "value", t.status)) == "COMPLETED" for t in oracle.trials.values()
-    )
-    _reconcile_best_model(run, oracle)
+    if not role.is_worker:
+        run.resumed_completed = sum(
+            str(getattr(t.status, "value", t.status)) == "COMPLETED" for t in oracle.trials.values()
+        )
+        _reconcile_best_model(run, oracle)
+    if role.is_chief:
+        distributed.keep_ongoing_trials(oracle)
+        best = oracle.get_best_trials(1)
+        if best and best[0].score is not None:
+            run.best_value, run.best_trial_id = float(best[0].score), best[0].trial_id
+        run.write_results(oracle)  # run.json says "running" before any worker asks for a trial
+        location.push()
     if run.progress is not None and run.resumed_completed:
         run.progress(run, oracle, None, "RESUMED", None)
 
@@ -657,6 +718,8 @@ def _tune_locked(spec: TuningSpec, location: RunLocation, lock: Any, progress: A
         run.stopped_because = "too many consecutive failed trials"
     finally:
         gc.unfreeze()
+    if role.is_worker:
+        return worker_result(spec, getattr(model_store, "uri", location.uri), location, run=run)
     result = _finish(run, oracle)
     if failure is not None:
         if isinstance(failure, KftuneError):
@@ -670,6 +733,8 @@ def _finish(run: _Run, oracle: Any) -> TuningResult:
     table = run.write_results(oracle)
     best = run.best_record(oracle)
     model_state = run.state_dir / BEST_MODEL_STATE
+    if run.role.is_chief:
+        distributed.collect_best_model(run, oracle, model_state)
     best_model: Path | None = None
     if model_state.exists():
         best_model = out / outputs.BEST_MODEL
@@ -700,6 +765,31 @@ def _finish(run: _Run, oracle: Any) -> TuningResult:
     )
 
 
+def worker_result(
+    spec: TuningSpec,
+    uri: str,
+    location: RunLocation,
+    *,
+    run: _Run | None = None,
+    stopped_because: str = "the chief stopped the search",
+) -> TuningResult:
+    """What a worker reports: the trials it ran and the best objective it knew of; the results are the chief's."""
+    ended = [e for e in run.events.events if e.get("event") == "trial_end"] if run else []
+    completed = sum(e.get("status") == "COMPLETED" for e in ended)
+    return TuningResult(
+        output=uri,
+        local_dir=location.local_dir,
+        best_hyperparameters={},
+        best_objective=run.best_value if run else None,
+        best_trial_id=run.best_trial_id if run else None,
+        trials_completed=completed,
+        trials_failed=len(ended) - completed,
+        best_model_path=None,
+        spec_hash=spec.spec_hash,
+        stopped_because=stopped_because,
+    )
+
+
 def _console_progress() -> Callable[..., None]:
     from rich.console import Console
 
@@ -707,7 +797,7 @@ def _console_progress() -> Callable[..., None]:
 
     def show(run: _Run, oracle: Any, trial_id: str | None, status: str, score: float | None) -> None:
         total = run.spec.tuner.max_trials
-        done = len(oracle.trials)
+        done = run.trials_run_here if run.role.is_worker else len(oracle.trials)
         if status == "RESUMED":
             console.print(f"[cyan]resuming[/]: {run.resumed_completed} completed trials found in {run.location.uri}")
             return

@@ -589,7 +589,7 @@ class GPOracle(oracle_module.Oracle):
         seen = {_row_key(r) for r in space.encode_values(seen_values)} if seen_values else set()
         sign = -1.0 if self.objective.direction == "max" else 1.0
         rng = np.random.default_rng(np.random.SeedSequence([int(self.seed), len(self.trials), 7]))
-        n_init = self.num_initial_points or _default_initial_points(len(space.params))
+        n_init = self.num_initial_points or _default_initial_points(len(space.params), self.max_trials)
 
         pool = _Pool(space)
         if len(obs_values) < n_init:
@@ -788,8 +788,13 @@ def _discrete_mask(space: _Space) -> np.ndarray:
     return np.array([not p.continuous for p in space.params], dtype=bool)
 
 
-def _default_initial_points(n_params: int) -> int:
-    return min(10, max(5, 2 * n_params))
+def _default_initial_points(n_params: int, max_trials: int | None = None) -> int:
+    """2 per parameter, 5..10 — and never more than a third of a small budget (at least 3), so a
+    12-trial search gets 8 model-guided trials instead of 2."""
+    n = min(10, max(5, 2 * n_params))
+    if max_trials:
+        n = min(n, max(3, max_trials // 3))
+    return n
 
 
 def _standardize(y: np.ndarray) -> np.ndarray:

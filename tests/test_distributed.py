@@ -1,0 +1,191 @@
+"""Distributed tuning with keras-tuner's chief/worker protocol: a real chief and two real workers on 127.0.0.1."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def tiny_spec(tmp_path: Path, max_trials: int) -> Path:
+    lines = (ROOT / "examples" / "data" / "digits.csv").read_text().splitlines()[:301]
+    data = tmp_path / "tiny.csv"
+    data.write_text("\n".join(lines) + "\n")
+    spec = {
+        "name": "distributed",
+        "model": "kftune.hypermodels:mlp_classifier",
+        "data": {"train": str(data), "label": "target"},
+        "objective": {"metric": "val_accuracy", "direction": "max"},
+        "search_space": {
+            "units": {"type": "int", "min": 8, "max": 64, "step": 8},
+            "learning_rate": {"type": "float", "min": 1e-3, "max": 3e-2, "sampling": "log"},
+        },
+        "tuner": {"algorithm": "bayesian", "max_trials": max_trials, "seed": 3, "num_initial_points": 2},
+        "training": {"epochs": 2, "batch_size": 32},
+    }
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
+def events(run_dir: Path) -> list[dict]:
+    path = run_dir / "state" / "kftune_events.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def start(spec: Path, out: Path, tuner_id: str, port: int, tmp_path: Path) -> subprocess.Popen:
+    env = dict(
+        os.environ,
+        KERASTUNER_TUNER_ID=tuner_id,
+        KERASTUNER_ORACLE_IP="127.0.0.1",
+        KERASTUNER_ORACLE_PORT=str(port),
+        KFTUNE_CACHE_DIR=str(tmp_path / "cache"),
+        KFTUNE_CHIEF_WAIT_S="120",
+        KFTUNE_ORACLE_TIMEOUT_S="120",
+        CUDA_VISIBLE_DEVICES="",
+    )
+    cmd = [sys.executable, "-m", "kftune.cli", "tune", str(spec), "--output", str(out), "-q"]
+    log = open(tmp_path / f"{tuner_id}.log", "w")  # noqa: SIM115 (closed with the process)
+    return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=tmp_path)
+
+
+def wait_all(procs: dict[str, subprocess.Popen], tmp_path: Path, timeout: float) -> None:
+    """Every process exits 0 within ``timeout`` (else fail with the tail of each log; kill what is left)."""
+    deadline = time.monotonic() + timeout
+    try:
+        for proc in procs.values():
+            proc.wait(timeout=max(deadline - time.monotonic(), 1))
+    except subprocess.TimeoutExpired:
+        pass
+    finally:
+        for proc in procs.values():
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    logs = {tid: (tmp_path / f"{tid}.log").read_text()[-1500:] for tid in procs}
+    assert all(p.returncode == 0 for p in procs.values()), {t: (p.returncode, logs[t]) for t, p in procs.items()}
+
+
+def test_chief_and_two_workers_share_one_search(tmp_path: Path) -> None:
+    spec = tiny_spec(tmp_path, max_trials=4)
+    out = tmp_path / "run"
+    port = free_port()
+    t0 = time.monotonic()
+    procs = {tid: start(spec, out, tid, port, tmp_path) for tid in ("chief", "worker-0", "worker-1")}
+    wait_all(procs, tmp_path, timeout=150)
+    print(f"distributed search: {time.monotonic() - t0:.1f} s")
+
+    rows = list(csv.DictReader((out / "trials.csv").open()))
+    assert [r["status"] for r in rows] == ["COMPLETED"] * 4
+    assert len({r["trial_id"] for r in rows}) == 4
+
+    # Every trial ran on a worker, and both workers ran some (the chief records who ran what).
+    ended = [e for e in events(out) if e["event"] == "trial_end"]
+    assert sorted(e["trial_id"] for e in ended) == sorted(r["trial_id"] for r in rows)
+    assert {e["tuner_id"] for e in ended} == {"worker-0", "worker-1"}
+    run = json.loads((out / "run.json").read_text())
+    assert run["ended_at"] and run["trials"]["completed"] == 4
+    assert run["distributed"]["workers_seen"] == ["worker-0", "worker-1"]
+
+    best_row = max(rows, key=lambda r: float(r["objective"]))
+    best = json.loads((out / "best_hyperparameters.json").read_text())
+    assert best["trial_id"] == best_row["trial_id"]
+    assert best["objective"]["value"] == pytest.approx(float(best_row["objective"]))
+    assert best["values"]["units"] == int(best_row["units"])
+    assert best["values"]["learning_rate"] == pytest.approx(float(best_row["learning_rate"]))
+
+    # The best trial's model was uploaded by its worker and copied by the chief; other candidates are gone.
+    assert json.loads((out / "state" / "best_model.json").read_text())["trial_id"] == best_row["trial_id"]
+    assert [p.name for p in (out / "state" / "models").iterdir()] == [f"trial_{best_row['trial_id']}.keras"]
+    assert (out / "report.html").exists()
+    check = (
+        "import keras, numpy as np, sys; m = keras.models.load_model(sys.argv[1]); "
+        "p = m.predict(np.zeros((3, 64), dtype='float32'), verbose=0); "
+        "assert p.shape == (3, 10) and np.allclose(p.sum(axis=1), 1, atol=1e-4), p; print('ok')"
+    )
+    model = str(out / "best_model.keras")
+    loaded = subprocess.run([sys.executable, "-c", check, model], capture_output=True, text=True)
+    assert loaded.returncode == 0 and "ok" in loaded.stdout, loaded.stderr[-2000:]
+
+
+def test_a_restarted_chief_resumes_and_no_trial_runs_twice(tmp_path: Path) -> None:
+    """SIGKILL the chief while both workers train; a new chief resumes; the workers carry on with it."""
+    spec = tiny_spec(tmp_path, max_trials=5)
+    out = tmp_path / "run"
+    port = free_port()
+    procs = {tid: start(spec, out, tid, port, tmp_path) for tid in ("chief", "worker-0", "worker-1")}
+    deadline = time.monotonic() + 120
+    try:
+        while time.monotonic() < deadline:  # one trial ended, two running (the next was handed out)
+            ev = events(out) if (out / "state" / "kftune_events.jsonl").exists() else []
+            if any(e["event"] == "trial_end" for e in ev) and len({e["trial_id"] for e in ev}) >= 3:
+                break
+            assert procs["chief"].poll() is None, (tmp_path / "chief.log").read_text()[-1500:]
+            time.sleep(0.05)
+        else:
+            raise AssertionError("the search did not reach the kill point")
+        procs["chief"].send_signal(signal.SIGKILL)
+        procs["chief"].wait(timeout=30)
+        started = {e["trial_id"] for e in ev if e["event"] == "trial_start"}
+        running = started - {e["trial_id"] for e in ev if e["event"] == "trial_end"}
+        os.rename(tmp_path / "chief.log", tmp_path / "chief-killed.log")
+        procs["chief"] = start(spec, out, "chief", port, tmp_path)
+    except BaseException:
+        for proc in procs.values():
+            proc.kill()
+        raise
+    wait_all(procs, tmp_path, timeout=150)
+
+    rows = list(csv.DictReader((out / "trials.csv").open()))
+    assert [r["status"] for r in rows] == ["COMPLETED"] * 5
+    # The trials running at the kill were finished by the workers that had them, once each.
+    ended = [e["trial_id"] for e in events(out) if e["event"] == "trial_end"]
+    assert sorted(ended) == sorted(r["trial_id"] for r in rows), ended
+    assert running and running <= set(ended)
+    run = json.loads((out / "run.json").read_text())
+    assert run["trials"]["resumed"] >= 1 and run["ended_at"]
+    best = json.loads((out / "best_hyperparameters.json").read_text())
+    assert json.loads((out / "state" / "best_model.json").read_text())["trial_id"] == best["trial_id"]
+    assert (out / "best_model.keras").stat().st_size > 0
+
+
+def test_gcs_output_is_shared_through_the_store(tmp_path: Path, gcs_emulator) -> None:
+    """The cluster setup: every process has its own disk; state, models and results meet in gs://."""
+    from kftune.storage import open_store
+
+    spec = tiny_spec(tmp_path, max_trials=3)
+    uri = f"gs://{gcs_emulator.bucket}/distributed/{tmp_path.name}"
+    port = free_port()
+    procs = {tid: start(spec, uri, tid, port, tmp_path) for tid in ("chief", "worker-0", "worker-1")}
+    wait_all(procs, tmp_path, timeout=150)
+
+    store = open_store(uri)
+    keys = {o.key for o in store.list("")}
+    assert not any(k.startswith("workers") for k in keys)  # a worker's scratch folder is never synced
+    rows = list(csv.DictReader(store.read_bytes("trials.csv").decode().splitlines()))
+    assert [r["status"] for r in rows] == ["COMPLETED"] * 3
+    best = json.loads(store.read_bytes("best_hyperparameters.json"))
+    assert best["trial_id"] == max(rows, key=lambda r: float(r["objective"]))["trial_id"]
+    # Only the best trial's model is left among the candidates, and it is the published best model.
+    assert sorted(k for k in keys if k.startswith("state/models/")) == [f"state/models/trial_{best['trial_id']}.keras"]
+    assert store.read_bytes("best_model.keras") == store.read_bytes(f"state/models/trial_{best['trial_id']}.keras")
+    ended = [json.loads(line) for line in store.read_bytes("state/kftune_events.jsonl").decode().splitlines()]
+    assert sorted(e["trial_id"] for e in ended if e["event"] == "trial_end") == sorted(r["trial_id"] for r in rows)
