@@ -90,7 +90,7 @@ def test_chief_and_two_workers_share_one_search(tmp_path: Path) -> None:
     port = free_port()
     t0 = time.monotonic()
     procs = {tid: start(spec, out, tid, port, tmp_path) for tid in ("chief", "worker-0", "worker-1")}
-    wait_all(procs, tmp_path, timeout=150)
+    wait_all(procs, tmp_path, timeout=300)
     print(f"distributed search: {time.monotonic() - t0:.1f} s")
 
     rows = list(csv.DictReader((out / "trials.csv").open()))
@@ -152,7 +152,7 @@ def test_a_restarted_chief_resumes_and_no_trial_runs_twice(tmp_path: Path) -> No
         for proc in procs.values():
             proc.kill()
         raise
-    wait_all(procs, tmp_path, timeout=150)
+    wait_all(procs, tmp_path, timeout=300)
 
     rows = list(csv.DictReader((out / "trials.csv").open()))
     assert [r["status"] for r in rows] == ["COMPLETED"] * 5
@@ -175,7 +175,7 @@ def test_gcs_output_is_shared_through_the_store(tmp_path: Path, gcs_emulator) ->
     uri = f"gs://{gcs_emulator.bucket}/distributed/{tmp_path.name}"
     port = free_port()
     procs = {tid: start(spec, uri, tid, port, tmp_path) for tid in ("chief", "worker-0", "worker-1")}
-    wait_all(procs, tmp_path, timeout=150)
+    wait_all(procs, tmp_path, timeout=300)
 
     store = open_store(uri)
     keys = {o.key for o in store.list("")}

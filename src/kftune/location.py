@@ -19,6 +19,10 @@ from kftune.outputs import STATE_DIR
 LOCK_NAME = ".kftune.lock"
 # The lock lives only in the store; temp files and a not-yet-promoted model are never results.
 SYNC_EXCLUDE = (LOCK_NAME, "*.tmp", "state/best_model.pending.keras")
+# Upload order after each trial: the trial's own files, then keras-tuner's oracle.json (the commit
+# point of the state), then the results that report the trial — so whatever a reader or a new pod
+# sees as COMPLETED in the store is also completed in the state it resumes from.
+SYNC_TIERS = (("oracle.json", "*/oracle.json"), ("trials.csv", "best_hyperparameters.json", "run.json"))
 
 
 def is_remote(uri: str) -> bool:
@@ -42,7 +46,7 @@ class RunLocation:
 
             self.store = open_store(self.uri, client=client) if client is not None else open_store(self.uri)
             self.local_dir = Path(workdir) if workdir else default_workdir(self.uri)
-            self.sync = DirectorySync(self.local_dir, self.store, "", exclude=SYNC_EXCLUDE)
+            self.sync = DirectorySync(self.local_dir, self.store, "", exclude=SYNC_EXCLUDE, upload_last=SYNC_TIERS)
         else:
             from kftune.storage import open_store
 
@@ -77,7 +81,7 @@ class RunLocation:
             for info in self.store.list(""):
                 if info.key != LOCK_NAME:
                     self.store.delete(info.key)
-            self.sync = type(self.sync)(self.local_dir, self.store, "", exclude=SYNC_EXCLUDE)
+            self.sync = type(self.sync)(self.local_dir, self.store, "", exclude=SYNC_EXCLUDE, upload_last=SYNC_TIERS)
 
     def pull(self) -> int:
         """Restore the local folder from the store (a new pod after preemption); 0 when local."""

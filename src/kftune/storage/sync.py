@@ -67,7 +67,9 @@ class DirectorySync:
 
     ``exclude``: fnmatch patterns on the relative path (``/`` separators) never synced.
     ``delete``: remove remote files that were deleted locally (see the module docstring).
-    ``upload_last``: fnmatch patterns of "commit point" files uploaded after all the others.
+    ``upload_last``: "commit point" files uploaded after all the others, as ordered tiers: each
+    entry is a pattern or a tuple of patterns, and each tier lands before the next one starts (the
+    engine uploads keras-tuner's oracle.json before the results tables that report its trials).
     """
 
     def __init__(
@@ -78,14 +80,14 @@ class DirectorySync:
         *,
         exclude: Iterable[str] = (),
         delete: bool = True,
-        upload_last: Iterable[str] = ("oracle.json", "*/oracle.json"),
+        upload_last: Iterable[str | tuple[str, ...]] = (("oracle.json", "*/oracle.json"),),
     ):
         self.local_dir = Path(local_dir)
         self.store = store
         self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
         self.exclude = tuple(exclude)
         self.delete = delete
-        self.upload_last = tuple(upload_last)
+        self.upload_last = tuple((t,) if isinstance(t, str) else tuple(t) for t in upload_last)
         self._manifest: dict[str, _Entry] = {}
         self._seeded = False
         self._seen: set[str] = set()
@@ -192,10 +194,16 @@ class DirectorySync:
                 else:
                     md5 = file_md5(self.local_dir / rel)
                 changed.append((rel, st, md5))
-            last = [c for c in changed if any(fnmatch.fnmatchcase(c[0], p) for p in self.upload_last)]
-            first = [c for c in changed if c not in last]
-            for batch in (first, last):
-                self.store.upload_files([(self.local_dir / rel, self.prefix + rel) for rel, _, _ in batch])
+            batches: list[list[tuple[str, os.stat_result, str | None]]] = [[] for _ in range(len(self.upload_last) + 1)]
+            for item in changed:
+                tier = next(
+                    (i + 1 for i, pats in enumerate(self.upload_last) if any(fnmatch.fnmatchcase(item[0], p) for p in pats)),
+                    0,
+                )
+                batches[tier].append(item)
+            for batch in batches:
+                if batch:
+                    self.store.upload_files([(self.local_dir / rel, self.prefix + rel) for rel, _, _ in batch])
             for rel, st, md5 in changed:
                 self._record(rel, st, md5, scan_ns)
             deleted = 0
