@@ -229,6 +229,28 @@ def test_sync_uploads_the_oracle_after_the_trials(store, tmp_path):
     ]
 
 
+def test_sync_tiers_land_in_order_state_then_oracle_then_results(store, tmp_path):
+    """The engine's order: a COMPLETED row in the store's trials.csv is always in its oracle.json too."""
+    from kftune.location import SYNC_EXCLUDE, SYNC_TIERS
+
+    local = tmp_path / "run"
+    _write(local / "state" / "oracle.json", b"{}")
+    _write(local / "state" / "trial_0" / "trial.json", b"{}")
+    _write(local / "trials.csv", b"number\n")
+    _write(local / "run.json", b"{}")
+    _write(local / ".kftune.lock", b"held elsewhere")
+    batches = []
+    real = store.upload_files
+    store.upload_files = lambda items: (batches.append(sorted(k for _, k in items)), real(items))
+    DirectorySync(local, store, "run", exclude=SYNC_EXCLUDE, upload_last=SYNC_TIERS).push()
+    assert [b for b in batches if b] == [
+        ["run/state/trial_0/trial.json"],
+        ["run/state/oracle.json"],
+        ["run/run.json", "run/trials.csv"],
+    ]
+    assert not store.exists("run/.kftune.lock")
+
+
 def test_sync_pull_restores_an_empty_dir_and_a_restart_uploads_nothing(store, tmp_path):
     local = tmp_path / "state"
     for i in range(5):
