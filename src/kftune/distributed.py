@@ -145,6 +145,11 @@ def observe_chief_oracle(oracle: Any, run: _Run) -> None:
     def end_trial(trial: Any) -> None:
         with holding(oracle):
             trial_id = trial.trial_id
+            known = oracle.trials.get(trial_id)
+            done = str(getattr(getattr(known, "status", None), "value", getattr(known, "status", None)))
+            running = any(o.trial_id == trial_id for o in oracle.ongoing_trials.values())
+            if known is not None and done in ("COMPLETED", "FAILED", "INVALID") and not running:
+                return  # a worker's retried EndTrial: the killed chief had already ended and saved it
             tuner_id = next((t for t, o in oracle.ongoing_trials.items() if o.trial_id == trial_id), None)
             if trial_id not in run.trial_t0:  # started under a previous chief: when and where, from the events
                 started = [
@@ -201,6 +206,32 @@ def keep_ongoing_trials(oracle: Any) -> list[str]:
     return kept
 
 
+def atomic_keras_tuner_json() -> None:
+    """Make keras-tuner write its ``trial.json``/``oracle.json`` files write-then-rename on local disk.
+
+    keras-tuner's ``utils.save_json`` truncates and rewrites in place; a chief killed mid-write (a
+    preempted pod) leaves an empty ``trial.json`` and the restarted chief dies in ``Oracle.reload``
+    with a JSONDecodeError. Remote (``scheme://``) paths keep keras-tuner's own writer. Idempotent.
+    """
+    from keras_tuner.src import utils
+
+    if getattr(utils.save_json, "kftune_atomic", False):
+        return
+    original = utils.save_json
+
+    def save_json(path: Any, obj: Any) -> str:
+        if "://" in str(path):
+            return original(path, obj)
+        from kftune import outputs
+
+        text = json.dumps(obj)
+        outputs.atomic_write_text(Path(path), text)
+        return text
+
+    save_json.kftune_atomic = True  # type: ignore[attr-defined]
+    utils.save_json = save_json
+
+
 def serve_chief(tuner: Any, run: _Run) -> None:
     """Serve the oracle to the workers until every trial has ended and every worker was told to stop.
 
@@ -215,6 +246,7 @@ def serve_chief(tuner: Any, run: _Run) -> None:
     from keras_tuner.src.distribute.oracle_chief import OracleServicer
 
     oracle = tuner.oracle
+    atomic_keras_tuner_json()  # every trial/oracle file the chief writes from here on
     observe_chief_oracle(oracle, run)
     linger = _seconds("KFTUNE_CHIEF_LINGER_S", CHIEF_LINGER_S)
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=1))
@@ -309,6 +341,55 @@ def _run_finished(store: Any, spec: TuningSpec) -> bool:
     return record.get("spec_hash") == spec.spec_hash and record.get("ended_at") is not None
 
 
+class _RetryingStub:
+    """An ``OracleStub`` whose calls retry on UNAVAILABLE until ``oracle_client.TIMEOUT`` has passed.
+
+    ``wait_for_ready`` only covers a chief that is not up yet; a call already in flight when the chief
+    is killed fails at once ("Stream removed"), and keras-tuner then marks the worker's trial FAILED
+    (or the worker dies in ``end_trial``). Retried calls reach the restarted chief, which gives a
+    worker its running trial back (``keep_ongoing_trials``).
+    """
+
+    def __init__(self, stub: Any) -> None:
+        self._stub = stub
+
+    def __getattr__(self, name: str) -> Any:
+        import grpc
+        from keras_tuner.src.distribute import oracle_client
+
+        method = getattr(self._stub, name)
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            deadline = time.monotonic() + float(oracle_client.TIMEOUT)
+            while True:
+                try:
+                    return method(*args, **kwargs)
+                except grpc.RpcError as exc:
+                    code = exc.code() if hasattr(exc, "code") else None
+                    if code != grpc.StatusCode.UNAVAILABLE or time.monotonic() > deadline:
+                        raise
+                    time.sleep(1.0)
+
+        return call
+
+
+def retry_oracle_client_calls() -> None:
+    """Make every keras-tuner ``OracleClient`` created from now on use a ``_RetryingStub``. Idempotent."""
+    from keras_tuner.src.distribute import oracle_client
+
+    cls = oracle_client.OracleClient
+    if getattr(cls.__init__, "kftune_retrying", False):
+        return
+    original = cls.__init__
+
+    def __init__(self: Any, oracle: Any) -> None:
+        original(self, oracle)
+        self.stub = _RetryingStub(self.stub)
+
+    __init__.kftune_retrying = True  # type: ignore[attr-defined]
+    cls.__init__ = __init__
+
+
 def tune_worker(
     spec: TuningSpec,
     uri: str,
@@ -328,6 +409,7 @@ def tune_worker(
     store = open_store(uri, client=store_client) if store_client is not None else open_store(uri)
     state = wait_for_chief_state(store, spec, _seconds("KFTUNE_CHIEF_WAIT_S", CHIEF_WAIT_S))
     oracle_client.TIMEOUT = _seconds("KFTUNE_ORACLE_TIMEOUT_S", ORACLE_TIMEOUT_S)
+    retry_oracle_client_calls()
     safe_id = "".join(c if c.isalnum() or c in "-_." else "_" for c in str(role.tuner_id))
     base = Path(workdir or default_workdir(uri))
     private = base.with_name(f"{base.name}-{safe_id}")  # beside, never inside, a chief's folder that it syncs

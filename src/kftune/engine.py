@@ -644,6 +644,9 @@ def _tune_locked(
     from kftune.data import load_dataset
     from kftune.hypermodels import bind_model, resolve_model
 
+    # keras-tuner rewrites trial.json/oracle.json in place; a kill mid-write would leave an empty file
+    # that the resumed run cannot reload. Write-then-rename instead, for every role.
+    distributed.atomic_keras_tuner_json()
     state = check_or_init_state(location.state_dir, spec, command="tune")
     outputs.write_json(location.local_dir / outputs.SPEC, json.loads(spec.to_json()))
     if role.is_chief:
