@@ -121,14 +121,7 @@ def load_step_spec(spec_json: str, train: str | None, validation: str | None) ->
     import kftune
 
     spec = kftune.load_spec(spec_json if spec_json.lstrip().startswith("{") else _not_json(spec_json))
-    update: dict[str, Any] = {}
-    if train:
-        update["train"] = train
-    if validation:
-        update["validation"] = validation
-    if update:
-        spec = spec.model_copy(update={"data": spec.data.model_copy(update=update)})
-    return spec
+    return spec.with_data(train, validation)
 
 
 def _not_json(text: str) -> str:

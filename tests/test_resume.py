@@ -57,12 +57,13 @@ def kill_after_completed_trials(cmd: list[str], run_dir: Path, n: int, env: dict
     return {e["trial_id"] for e in events(run_dir) if e["event"] == "trial_end" and e["status"] == "COMPLETED"}
 
 
-def write_spec(tmp_path: Path, max_trials: int) -> Path:
+def write_spec(tmp_path: Path, max_trials: int, *, name: str = "killed", epochs: int = 3) -> Path:
+    """A tiny Bayesian search (300 digits rows, two parameters) written to ``tmp_path/spec.yaml``."""
     lines = (ROOT / "examples" / "data" / "digits.csv").read_text().splitlines()[:301]
     data = tmp_path / "tiny.csv"
     data.write_text("\n".join(lines) + "\n")
     spec = {
-        "name": "killed",
+        "name": name,
         "model": "kftune.hypermodels:mlp_classifier",
         "data": {"train": str(data), "label": "target"},
         "objective": {"metric": "val_accuracy", "direction": "max"},
@@ -71,7 +72,7 @@ def write_spec(tmp_path: Path, max_trials: int) -> Path:
             "learning_rate": {"type": "float", "min": 1e-3, "max": 3e-2, "sampling": "log"},
         },
         "tuner": {"algorithm": "bayesian", "max_trials": max_trials, "seed": 3, "num_initial_points": 2},
-        "training": {"epochs": 3, "batch_size": 32},
+        "training": {"epochs": epochs, "batch_size": 32},
     }
     path = tmp_path / "spec.yaml"
     path.write_text(yaml.safe_dump(spec))

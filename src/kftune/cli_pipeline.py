@@ -17,7 +17,7 @@ from typing import Any, Optional
 
 import typer
 
-from kftune.errors import KftuneError, MissingExtraError, SpecError
+from kftune.errors import KftuneError, MissingExtraError
 
 PIPELINES_EXTRA = "pip install 'kftune[pipelines]'"
 VERTEX_EXTRA = "pip install 'kftune[vertex]'"

@@ -701,15 +701,15 @@ def _tune_locked(
     if run.progress is not None and run.resumed_completed:
         run.progress(run, oracle, None, "RESUMED", None)
 
-    failure: BaseException | None = None
+    failure: KftuneError | None = None
     # Move everything alive now (TensorFlow's modules, the data) out of the collector's sight, so the
     # per-trial collection that frees the last model scans only what trials allocate.
     gc.collect()
     gc.freeze()
     try:
         tuner.search(verbose=0)
-    except kt.errors.FatalError as exc:
-        failure = SpecError(str(exc).strip().splitlines()[-1]) if "objective.metric" in str(exc) or "model:" in str(exc) else exc
+    except kt.errors.FatalError as exc:  # the user's model or objective, not a trial's bad luck
+        failure = SpecError(str(exc).strip().splitlines()[-1])
     except RuntimeError as exc:
         if "consecutive failures" not in str(exc):
             raise
@@ -725,9 +725,7 @@ def _tune_locked(
         return worker_result(spec, getattr(model_store, "uri", location.uri), location, run=run)
     result = _finish(run, oracle)
     if failure is not None:
-        if isinstance(failure, KftuneError):
-            raise failure
-        raise SpecError(str(failure).strip().splitlines()[-1]) from None
+        raise failure
     return result
 
 

@@ -38,14 +38,7 @@ def train_final(
     epochs: int | None = None,
 ) -> dict[str, float]:
     """Fit once with fixed hyperparameters, keep the best epoch's weights, save ``model_path`` (.keras)."""
-    spec = load_spec(spec)
-    data_update: dict[str, Any] = {}
-    if train:
-        data_update["train"] = train
-    if validation:
-        data_update["validation"] = validation
-    if data_update:
-        spec = spec.model_copy(update={"data": spec.data.model_copy(update=data_update)})
+    spec = load_spec(spec).with_data(train, validation)
 
     import keras
 

@@ -227,7 +227,6 @@ class _Space:
 
     def from_raw(self, raw: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Raw batch (m, P) -> (codes, active, encoded X (m, dim)), snapped to legal values."""
-        m = raw.shape[0]
         codes = np.empty_like(raw)
         for j, p in enumerate(self.params):
             codes[:, j] = p.raw_to_code(raw[:, j])

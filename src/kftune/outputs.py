@@ -7,6 +7,7 @@ model copy are written when the search ends. Formats are documented in docs/outp
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 import math
@@ -124,6 +125,7 @@ def best_hyperparameters_record(
     }
 
 
+@functools.cache  # run.json is rewritten after every trial; the versions do not change
 def versions() -> dict[str, str | None]:
     from importlib import metadata
 

@@ -341,6 +341,13 @@ class TuningSpec(_Strict):
     def spec_hash(self) -> str:
         return fingerprint_hash(self.search_fingerprint())
 
+    def with_data(self, train: str | None = None, validation: str | None = None) -> TuningSpec:
+        """A copy reading other data files (a pipeline step's artifacts); None keeps the spec's own."""
+        update = {k: v for k, v in (("train", train), ("validation", validation)) if v}
+        if not update:
+            return self
+        return self.model_copy(update={"data": self.data.model_copy(update=update)})
+
     def to_json(self) -> str:
         return self.model_dump_json(by_alias=True, exclude_none=False, indent=2)
 
