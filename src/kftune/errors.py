@@ -53,3 +53,36 @@ class MissingExtraError(KftuneError, ImportError):
     """An optional dependency is not installed; the message names the extra."""
 
     exit_code = 6
+
+
+class SearchAborted(KftuneError, RuntimeError):
+    """The search stopped on its own failure (e.g. too many consecutive failed trials); results are written."""
+
+    exit_code = 7
+
+
+class ChiefUnavailable(KftuneError, ConnectionError):
+    """A worker lost the chief oracle (gone, or not answering within the timeout)."""
+
+    exit_code = 8
+
+
+class PipelineUsageError(KftuneError, ValueError):
+    """A pipeline command was given options that do not fit together."""
+
+    exit_code = 2
+
+
+__all__ = [
+    "ChiefUnavailable",
+    "DataError",
+    "KftuneError",
+    "LockError",
+    "MissingExtraError",
+    "ModelRefError",
+    "PipelineUsageError",
+    "ResumeError",
+    "SearchAborted",
+    "SpecError",
+    "StorageError",
+]
