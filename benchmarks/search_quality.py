@@ -55,7 +55,7 @@ class _KerasTunerSearch:
     def __init__(self, method: str, problem, seed: int, max_trials: int):
         import keras_tuner as kt
 
-        from kftune.oracle import GPOracle
+        from kftune.search.gp import GPOracle
 
         hps = to_keras_tuner(problem)
         common = dict(objective=kt.Objective("obj", "min"), max_trials=max_trials, hyperparameters=hps,
@@ -87,7 +87,7 @@ class _KerasTunerSearch:
             self.oracle.end_trial(trial)
 
     def inject(self, values_list: list[dict], scores: list[float]) -> None:
-        from keras_tuner.src.engine import trial as trial_module
+        from keras_tuner.engine import trial as trial_module
 
         for values, score in zip(values_list, scores):
             hps = self.oracle.hyperparameters.copy()

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import shutil
 import sys
 import time
@@ -94,25 +95,6 @@ def resolve_state_uri(
     return f"{root}/{STATE_SUBDIR}/{run_id}/{task}"
 
 
-def publish(local_dir: Path, uri: str) -> list[str]:
-    """Copy a finished run's result files to ``uri`` (e.g. ``gs://bucket/kftune/latest``), where the next
-    scheduled run warm-starts from (kftune reads its trials.csv and best_hyperparameters.json).
-
-    Only kftune's result file names are written or removed there (a result this run lacks is
-    deleted, so the prefix never mixes two runs); the tuner state is not copied.
-    """
-    from kftune.outputs import RESULT_FILES
-    from kftune.storage import open_store
-
-    store = open_store(uri.rstrip("/"))
-    present = [name for name in RESULT_FILES if (local_dir / name).is_file()]
-    store.upload_files([(local_dir / name, name) for name in present])
-    for name in RESULT_FILES:
-        if name not in present:
-            store.delete(name)
-    return present
-
-
 # --------------------------------------------------------------------------- spec
 
 
@@ -153,6 +135,8 @@ def tune_step(
     publish_uri: str = "",
 ) -> dict[str, Any]:
     """Run (or resume) the search and fill the tune component's outputs; returns its parameters."""
+    import kftune
+
     started = time.monotonic()
     with one_line_errors():
         validation = data_location(validation_data) or validation_uri.strip() or None
@@ -166,13 +150,21 @@ def tune_step(
             output = tempfile.mkdtemp(prefix="kftune-tune-")
         log(f"tuner state: {output}" + (f"; warm start from {warm}" if warm else ""))
 
-        result = _tune_waiting_for_lock(tuning_spec, output, warm)
+        # A retried pod runs on another host, so the killed attempt's lock only reads as stale once its
+        # heartbeat is older than the lock's TTL; KFP may start the retry sooner, so wait that out.
+        result = kftune.tune(
+            tuning_spec,
+            output=output,
+            warm_start=warm,
+            progress=True,
+            lock_wait_s=float(os.environ.get("KFTUNE_LOCK_WAIT_SECONDS", "180")),
+        )
         if result.best_objective is None or not math.isfinite(result.best_objective):
             from kftune.errors import KftuneError
 
             raise KftuneError(f"no trial completed ({result.trials_failed} failed); results are in {result.output}")
 
-        from kftune import outputs as files
+        from kftune import layout as files
 
         _copy(result.local_dir / files.BEST_HYPERPARAMETERS, Path(best_hyperparameters.path))
         _copy(result.local_dir / files.TRIALS, Path(trials.path))
@@ -190,6 +182,8 @@ def tune_step(
         metrics.log_metric("trials_failed", int(result.trials_failed))
 
         if publish_uri.strip():
+            from kftune.results.publish import publish
+
             published = publish(result.local_dir, publish_uri.strip())
             log(f"published {', '.join(published)} to {publish_uri.strip()} for the next run's warm start")
         log(
@@ -201,29 +195,6 @@ def tune_step(
             "best_objective": float(result.best_objective),
             "output_uri": str(result.output),
         }
-
-
-def _tune_waiting_for_lock(spec: Any, output: str, warm: str | None) -> Any:
-    """``kftune.tune``, waiting out the lock of a killed earlier attempt of this task.
-
-    A retried pod runs on another host, so the dead attempt's lock is only recognised as stale once
-    its heartbeat is older than the lock's TTL (two minutes); KFP may start the retry sooner. A live
-    holder keeps its heartbeat fresh, so after the wait the LockError stands and the task fails.
-    """
-    import os
-
-    import kftune
-    from kftune.errors import LockError
-
-    deadline = time.monotonic() + float(os.environ.get("KFTUNE_LOCK_WAIT_SECONDS", "180"))
-    while True:
-        try:
-            return kftune.tune(spec, output=output, warm_start=warm, progress=True)
-        except LockError as exc:
-            if time.monotonic() >= deadline:
-                raise
-            log(f"state is locked ({exc}); waiting for an earlier attempt's lock to expire")
-            time.sleep(15)
 
 
 def train_step(

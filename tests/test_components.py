@@ -21,9 +21,10 @@ pytest.importorskip("kfp", reason="needs the pipelines extra: pip install -e '.[
 
 from typer.testing import CliRunner  # noqa: E402
 
-from kftune import cli_pipeline  # noqa: E402
 from kftune.errors import MissingExtraError, SpecError  # noqa: E402
+from kftune.results.publish import publish  # noqa: E402
 from kftune_kfp.components import _runtime, package_version  # noqa: E402
+from kftune_kfp.pipelines import cli as cli_pipeline  # noqa: E402
 from kftune_kfp.pipelines.tune_and_train import (  # noqa: E402
     PipelineOptions,
     Toleration,
@@ -248,7 +249,7 @@ def test_publish_mirrors_only_result_files(tmp_path: Path) -> None:
     latest.mkdir()
     (latest / "best_model.keras").write_text("from an older run")
     (latest / "README").write_text("not ours")
-    assert sorted(_runtime.publish(run, str(latest))) == ["best_hyperparameters.json", "trials.csv"]
+    assert sorted(publish(run, str(latest))) == ["best_hyperparameters.json", "trials.csv"]
     assert sorted(p.name for p in latest.iterdir()) == ["README", "best_hyperparameters.json", "trials.csv"]
 
 
@@ -487,7 +488,7 @@ def test_missing_aiplatform_names_the_vertex_extra(monkeypatch) -> None:
 
 def test_core_library_never_imports_kfp() -> None:
     code = (
-        "import sys, kftune, kftune.cli, kftune.cli_pipeline, kftune.spec, kftune.engine, kftune.final\n"
+        "import sys, kftune, kftune.cli, kftune.spec, kftune.run.entry, kftune.final\n"
         "bad = sorted(m for m in sys.modules if m == 'kfp' or m.startswith(('kfp.', 'kftune_kfp')))\n"
         "assert not bad, bad"
     )
@@ -523,12 +524,12 @@ def test_installed_wheel_compiles_the_pipeline_outside_the_checkout(tmp_path: Pa
     (wheel,) = (tmp_path / "dist").glob("kftune-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     assert {"kftune_kfp/components/tune/component.yaml", "kftune_kfp/pipelines/tune_and_train.py",
-            "kftune/cli_pipeline.py"} <= names
+            "kftune_kfp/pipelines/cli.py"} <= names
     assert "kftune_kfp/__init__.py" not in names  # a namespace: nothing else can own kftune_kfp
     target = tmp_path / "site"
     subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target), str(wheel)], check=True)
     code = (
-        "import kftune_kfp.pipelines.tune_and_train as t, kftune_kfp.components as c, kftune.cli_pipeline as p, sys;"
+        "import kftune_kfp.pipelines.tune_and_train as t, kftune_kfp.components as c, kftune_kfp.pipelines.cli as p, sys;"
         "assert c.__file__.startswith(sys.argv[1]) and p.__file__.startswith(sys.argv[1]), (c.__file__, p.__file__);"
         "t.compile_pipeline(sys.argv[2])"
     )

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from kftune.report import read_trials, render_report, top_trials, write_report
+from kftune.results.report import read_trials, render_report, top_trials, write_report
 
 HEADER = "number,trial_id,status,objective,best_so_far,seconds,units,learning_rate,optimizer,momentum\n"
 
@@ -111,7 +111,7 @@ def test_html_is_escaped(tmp_path):
 def test_report_does_not_import_tensorflow(tmp_path):
     d = make_run(tmp_path, TRIALS)
     code = (
-        "import sys\nfrom kftune.report import write_report\n"
+        "import sys\nfrom kftune.results.report import write_report\n"
         f"write_report({str(d)!r})\n"
         "bad = [m for m in ('tensorflow', 'keras', 'matplotlib.pyplot') if m in sys.modules]\n"
         "assert not bad, bad\n"

@@ -231,7 +231,7 @@ def test_sync_uploads_the_oracle_after_the_trials(store, tmp_path):
 
 def test_sync_tiers_land_in_order_state_then_oracle_then_results(store, tmp_path):
     """The engine's order: a COMPLETED row in the store's trials.csv is always in its oracle.json too."""
-    from kftune.location import SYNC_EXCLUDE, SYNC_TIERS
+    from kftune.layout import SYNC_EXCLUDE, SYNC_TIERS
 
     local = tmp_path / "run"
     _write(local / "state" / "oracle.json", b"{}")

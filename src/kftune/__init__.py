@@ -7,13 +7,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from kftune import errors
 from kftune.errors import (
+    ChiefUnavailable,
     DataError,
     KftuneError,
     LockError,
     MissingExtraError,
     ModelRefError,
+    PipelineUsageError,
     ResumeError,
+    SearchAborted,
     SpecError,
     StorageError,
 )
@@ -22,14 +26,7 @@ from kftune.spec import TuningSpec, load_spec
 __version__ = "0.1.0"
 
 __all__ = [
-    "DataError",
-    "KftuneError",
-    "LockError",
-    "MissingExtraError",
-    "ModelRefError",
-    "ResumeError",
-    "SpecError",
-    "StorageError",
+    *errors.__all__,
     "TuningResult",
     "TuningSpec",
     "__version__",
@@ -39,15 +36,20 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from kftune.engine import TuningResult, tune
+    from kftune.run.entry import tune
+    from kftune.run.record import TuningResult
     from kftune.final import train_final
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("tune", "TuningResult"):
-        from kftune import engine
+    if name == "tune":
+        from kftune.run.entry import tune
 
-        return getattr(engine, name)
+        return tune
+    if name == "TuningResult":
+        from kftune.run.record import TuningResult
+
+        return TuningResult
     if name == "train_final":
         from kftune.final import train_final
 

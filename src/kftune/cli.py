@@ -9,15 +9,63 @@ from __future__ import annotations
 import json
 import os
 import sys
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Optional
 
+import click
 import typer
+from typer.core import TyperGroup
 
 from kftune.errors import KftuneError
 
+COMMANDS_GROUP = "kftune.commands"
+"""Entry-point group of CLI plugins: ``name = "module:typer_app"`` mounts ``kftune name ...``."""
+
+
+def _plugin_commands() -> dict[str, click.Command]:
+    """The sub-apps of the installed ``kftune.commands`` entry points, each under its entry-point name.
+
+    One whose import fails with ImportError (its extra is not installed) is skipped: the plugins are
+    optional and the core CLI must still work.
+    """
+    plugins = typer.Typer(add_completion=False)
+    for entry in sorted(entry_points(group=COMMANDS_GROUP), key=lambda e: e.name):
+        try:
+            sub_app = entry.load()
+        except ImportError:
+            continue
+        plugins.add_typer(sub_app, name=entry.name)
+    if not plugins.registered_groups:
+        return {}
+    return dict(typer.main.get_group(plugins).commands)
+
+
+class _PluginGroup(TyperGroup):
+    """The top-level command group; mounts the plugins' sub-apps the first time a command is looked up
+    or listed, so that importing this module imports no plugin (and ``--help`` no heavy dependency)."""
+
+    _plugins_mounted = False
+
+    def _mount_plugins(self) -> None:
+        if self._plugins_mounted:
+            return
+        self._plugins_mounted = True
+        for name, command in _plugin_commands().items():
+            self.commands.setdefault(name, command)  # a plugin never replaces a core command
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        self._mount_plugins()
+        return super().list_commands(ctx)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        self._mount_plugins()
+        return super().get_command(ctx, cmd_name)
+
+
 app = typer.Typer(
     name="kftune",
+    cls=_PluginGroup,
     help="Hyperparameter tuning as a Kubeflow Pipelines step: one spec, keras-tuner, state in GCS.",
     no_args_is_help=True,
     add_completion=False,
@@ -45,7 +93,7 @@ def tune(
 
     try:
         loaded = load_spec(spec)
-        from kftune.engine import tune as run_tune
+        from kftune.run.entry import tune as run_tune
 
         result = run_tune(loaded, output, fresh=fresh, warm_start=warm_start, workdir=workdir, progress=not quiet)
     except KftuneError as exc:
@@ -88,24 +136,13 @@ def schema() -> None:
 @app.command()
 def report(run_dir: Path = typer.Argument(..., help="A run's output folder.")) -> None:
     """(Re)write report.html from a run folder's trials.csv, best_hyperparameters.json and run.json."""
-    from kftune.report import write_report
+    from kftune.results.report import write_report
 
     try:
         path = write_report(run_dir)
     except KftuneError as exc:
         raise _fail(exc) from None
     typer.echo(str(path))
-
-
-def _mount_pipeline_commands() -> None:
-    try:
-        from kftune.cli_pipeline import pipeline_app
-    except ImportError:  # the pipeline commands are optional; the core CLI must still work
-        return
-    app.add_typer(pipeline_app, name="pipeline", help="Compile, submit and schedule the tune -> train pipeline.")
-
-
-_mount_pipeline_commands()
 
 
 def main() -> None:

@@ -86,3 +86,9 @@ __all__ = [
     "SpecError",
     "StorageError",
 ]
+
+
+def one_line(exc: BaseException) -> str:
+    """``"TypeName: first line"`` of an exception, so a wrapped cause fits in a KftuneError's one line."""
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")

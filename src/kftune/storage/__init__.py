@@ -2,17 +2,8 @@
 state-dir sync and the run lock. Imports google-cloud-storage only when a ``gs://`` URI is used.
 """
 
-from kftune.storage.base import (
-    ObjectInfo,
-    ObjectNotFoundError,
-    Store,
-    fetch_to_local,
-    file_md5,
-    is_remote,
-    open_store,
-    split_gs_uri,
-    uri_exists,
-)
+from kftune.storage.base import ObjectInfo, ObjectNotFoundError, Store, file_md5, is_remote, split_gs_uri
+from kftune.storage.factory import fetch_to_local, open_store, uri_exists
 from kftune.storage.gcs import GCSStore
 from kftune.storage.local import LocalStore
 from kftune.storage.lock import RunLock

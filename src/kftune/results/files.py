@@ -1,4 +1,4 @@
-"""The files a run leaves for people and for the next pipeline step.
+"""The result files a run leaves for people and for the next pipeline step (names in kftune.layout).
 
 Written after every trial (cheap JSON/CSV) so a killed run never loses results; the report and the
 model copy are written when the search ends. Formats are documented in docs/outputs.md.
@@ -18,14 +18,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-BEST_HYPERPARAMETERS = "best_hyperparameters.json"
-BEST_MODEL = "best_model.keras"
-TRIALS = "trials.csv"
-REPORT = "report.html"
-RUN_RECORD = "run.json"
-SPEC = "spec.json"
-STATE_DIR = "state"
-RESULT_FILES = (BEST_HYPERPARAMETERS, BEST_MODEL, TRIALS, REPORT, RUN_RECORD, SPEC)
+from kftune.search.trials import trial_status
 
 
 def now_iso() -> str:
@@ -74,7 +67,7 @@ class TrialTable:
         best: float | None = None
         for number, trial_id in enumerate(oracle.start_order, start=1):
             trial = oracle.trials[trial_id]
-            status = str(getattr(trial.status, "value", trial.status))
+            status = trial_status(trial)
             score = _finite(trial.score) if status == "COMPLETED" else None
             if score is not None and (best is None or (score > best if direction == "max" else score < best)):
                 best = score

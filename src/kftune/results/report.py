@@ -18,9 +18,9 @@ import math
 from pathlib import Path
 from typing import Any
 
-__all__ = ["write_report", "render_report", "read_trials", "top_trials", "REPORT_NAME"]
+from kftune.layout import BEST_HYPERPARAMETERS, REPORT, RUN_RECORD, SPEC, TRIALS
 
-REPORT_NAME = "report.html"
+__all__ = ["write_report", "render_report", "read_trials", "top_trials"]
 _FIXED_COLUMNS = ("number", "trial_id", "status", "objective", "best_so_far", "seconds")
 
 _CSS = """
@@ -198,10 +198,10 @@ def _card(value: Any, label: str) -> str:
 def render_report(run_dir: str | Path, *, top_k: int = 10) -> str:
     """The report page for the outputs in ``run_dir``, as an HTML string."""
     run_dir = Path(run_dir)
-    best = _load_json(run_dir / "best_hyperparameters.json")
-    run = _load_json(run_dir / "run.json")
-    spec = _load_json(run_dir / "spec.json")
-    rows, hp_names = read_trials(run_dir / "trials.csv")
+    best = _load_json(run_dir / BEST_HYPERPARAMETERS)
+    run = _load_json(run_dir / RUN_RECORD)
+    spec = _load_json(run_dir / SPEC)
+    rows, hp_names = read_trials(run_dir / TRIALS)
     direction, metric = _direction(best, run), _metric(best, run)
 
     completed = [r for r in rows if r["status"] == "COMPLETED" and r["objective"] is not None]
@@ -292,7 +292,7 @@ def write_report(run_dir: str | Path, *, top_k: int = 10) -> Path:
     """Write ``run_dir/report.html`` (self-contained: no network needed) and return its path."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    out = run_dir / REPORT_NAME
+    out = run_dir / REPORT
     tmp = out.with_suffix(".html.tmp")
     tmp.write_text(render_report(run_dir, top_k=top_k), encoding="utf-8")
     tmp.replace(out)

@@ -1,43 +1,22 @@
-"""Load the tuning data once per process: CSV, Parquet or NPZ, local or ``gs://``.
+"""From data files to a :class:`Dataset`: features and label picked, task detected, split seeded.
 
-Why a module of its own: every trial reuses the same arrays, so files are read (and hashed) once,
-the validation split is seeded and deterministic, and every user mistake in the data becomes one
-:class:`~kftune.errors.DataError` line that names the file and the problem — before TensorFlow loads.
-
-Nothing here imports TensorFlow or Keras. ``data_spec`` is ``spec.data`` (attributes ``train``,
-``validation``, ``validation_split``, ``label``, ``features``; an optional ``task`` of
-``"classification"``/``"regression"`` overrides detection).
+Why apart from file reading: these are the decisions about the user's columns and labels (every
+mistake one DataError line naming the file), made on tables the file layer has already cached.
 """
 
 from __future__ import annotations
 
-import hashlib
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from kftune.data.files import _read_file, _unsupported_scheme, data_format
 from kftune.errors import DataError
-
-__all__ = [
-    "Dataset",
-    "MAX_CLASSES",
-    "SUPPORTED_EXTENSIONS",
-    "check_data_files",
-    "clear_cache",
-    "data_format",
-    "load_dataset",
-]
 
 #: Integer labels with at most this many distinct values mean classification; more mean regression.
 MAX_CLASSES = 50
-
-_CSV_SUFFIXES = (".csv", ".csv.gz", ".csv.bz2", ".csv.zip", ".csv.xz", ".csv.zst")
-_PARQUET_SUFFIXES = (".parquet", ".pq")
-_NPZ_SUFFIXES = (".npz",)
-SUPPORTED_EXTENSIONS = _CSV_SUFFIXES + _PARQUET_SUFFIXES + _NPZ_SUFFIXES
 
 
 @dataclass
@@ -73,118 +52,6 @@ class Dataset:
             "features": len(self.feature_names),
             "sources": list(self.sources),
         }
-
-
-# --------------------------------------------------------------------------- file level
-
-
-def data_format(uri: str) -> str:
-    """``"csv"`` | ``"parquet"`` | ``"npz"`` from the file name; DataError otherwise."""
-    name = str(uri).lower().split("?", 1)[0]
-    if name.endswith(_CSV_SUFFIXES):
-        return "csv"
-    if name.endswith(_PARQUET_SUFFIXES):
-        return "parquet"
-    if name.endswith(_NPZ_SUFFIXES):
-        return "npz"
-    raise DataError(
-        f"{uri}: unknown data file extension (expected .csv, .parquet or .npz)"
-    )
-
-
-def _is_remote(uri: str) -> bool:
-    return "://" in uri and not uri.startswith("file://")
-
-
-def _local_path(uri: str) -> Path:
-    """A local file for ``uri``; ``gs://`` goes through the storage module (imported lazily)."""
-    if uri.startswith("file://"):
-        return Path(uri[len("file://"):])
-    if _is_remote(uri):
-        if not uri.startswith("gs://"):
-            raise DataError(f"{uri}: unsupported URI scheme (use a local path or gs://)")
-        from kftune.storage import fetch_to_local  # lazy: google-cloud-storage only when needed
-
-        return Path(fetch_to_local(uri))
-    return Path(uri)
-
-
-_cache_lock = threading.Lock()
-_file_cache: dict[tuple[str, int, int], tuple[Any, dict[str, Any]]] = {}
-
-
-def clear_cache() -> None:
-    """Forget every file read so far (tests; long-lived processes whose files change)."""
-    with _cache_lock:
-        _file_cache.clear()
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def _read_file(uri: str) -> tuple[Any, dict[str, Any]]:
-    """(DataFrame or {name: array}, source record); memoized by (path, mtime, size)."""
-    fmt = data_format(uri)
-    path = _local_path(uri)
-    try:
-        st = path.stat()
-    except FileNotFoundError:
-        raise DataError(f"{uri}: data file not found") from None
-    if path.is_dir():
-        raise DataError(f"{uri}: is a directory, expected a data file")
-    key = (str(path.resolve()), st.st_mtime_ns, st.st_size)
-    with _cache_lock:
-        hit = _file_cache.get(key)
-    if hit is not None:
-        table, source = hit
-        return table, {**source, "uri": uri}
-
-    if fmt == "npz":
-        table = _read_npz(uri, path)
-    else:
-        table = _read_table(uri, path, fmt)
-    source = {"uri": uri, "sha256": _sha256(path), "bytes": int(st.st_size)}
-    with _cache_lock:
-        _file_cache[key] = (table, source)
-    return table, dict(source)
-
-
-def _read_table(uri: str, path: Path, fmt: str):
-    import pandas as pd
-
-    try:
-        if fmt == "csv":
-            df = pd.read_csv(path)
-        else:
-            df = pd.read_parquet(path)
-    except pd.errors.EmptyDataError:
-        raise DataError(f"{uri}: the file is empty") from None
-    except Exception as e:  # parser / arrow errors: one line, the file named
-        raise DataError(f"{uri}: cannot read {fmt}: {_one_line(e)}") from None
-    if len(df) == 0:
-        raise DataError(f"{uri}: the table has no rows")
-    df.columns = [str(c) for c in df.columns]
-    return df
-
-
-def _read_npz(uri: str, path: Path) -> dict[str, np.ndarray]:
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            return {k: z[k] for k in z.files}
-    except ValueError as e:  # object arrays need pickle, which we refuse
-        raise DataError(f"{uri}: cannot read npz (object arrays are not allowed): {_one_line(e)}") from None
-    except Exception as e:
-        raise DataError(f"{uri}: cannot read npz: {_one_line(e)}") from None
-
-
-def _one_line(e: BaseException) -> str:
-    text = str(e).strip().splitlines()
-    return f"{type(e).__name__}: {text[0] if text else ''}".rstrip(": ")
 
 
 # --------------------------------------------------------------------------- features / labels
@@ -337,6 +204,8 @@ def check_data_files(data_spec) -> None:
 
     ``gs://`` objects are not contacted here (the run fetches them); their extension is still checked.
     """
+    from kftune.storage.base import is_remote  # lazy: keeps `import kftune.data` light
+
     for field_name in ("train", "validation"):
         uri = getattr(data_spec, field_name, None)
         if uri is None:
@@ -346,8 +215,8 @@ def check_data_files(data_spec) -> None:
             data_format(uri)
         except DataError as e:
             raise DataError(f"data.{field_name}: {e}") from None
-        if _is_remote(uri):
-            continue
+        if is_remote(uri) or _unsupported_scheme(uri):
+            continue  # not contacted here; load_dataset fetches gs:// and names a scheme it refuses
         path = Path(uri[len("file://"):] if uri.startswith("file://") else uri)
         if not path.exists():
             raise DataError(f"data.{field_name}: data file not found: {uri}")

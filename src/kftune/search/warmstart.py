@@ -20,7 +20,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from kftune.outputs import BEST_HYPERPARAMETERS, TRIALS
+from kftune.layout import BEST_HYPERPARAMETERS, TRIALS
 from kftune.space import is_active
 from kftune.spec import BooleanParam, ChoiceParam, FixedParam, FloatParam, IntParam, TuningSpec
 

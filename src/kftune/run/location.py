@@ -10,22 +10,20 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
-from kftune.outputs import STATE_DIR
+from kftune.errors import LockError
+from kftune.layout import LOCK_NAME, STATE_DIR, SYNC_EXCLUDE, SYNC_TIERS
 
-LOCK_NAME = ".kftune.lock"
-# The lock lives only in the store; temp files and a not-yet-promoted model are never results.
-SYNC_EXCLUDE = (LOCK_NAME, "*.tmp", "state/best_model.pending.keras")
-# Upload order after each trial: the trial's own files, then keras-tuner's oracle.json (the commit
-# point of the state), then the results that report the trial — so whatever a reader or a new pod
-# sees as COMPLETED in the store is also completed in the state it resumes from.
-SYNC_TIERS = (("oracle.json", "*/oracle.json"), ("trials.csv", "best_hyperparameters.json", "run.json"))
+LOCK_RETRY_S = 15.0
 
 
 def is_remote(uri: str) -> bool:
+    """Whether a run at ``uri`` works in a local folder mirrored to a store (any scheme but file://;
+    the store then accepts gs:// or names the URI it cannot open)."""
     return "://" in uri and not uri.startswith("file://")
 
 
@@ -62,11 +60,31 @@ class RunLocation:
         return self.local_dir / STATE_DIR
 
     @contextmanager
-    def locked(self, owner: str) -> Iterator[Any]:
+    def locked(self, owner: str, wait_s: float = 0.0, on_wait: Callable[[LockError], None] | None = None) -> Iterator[Any]:
+        """Hold the run's lock; with ``wait_s``, first wait that long for another holder's lock to expire.
+
+        A retried pipeline task runs on another host, so its killed predecessor's lock is only seen as
+        stale once the heartbeat is older than the lock's TTL; the retry may start sooner. A live holder
+        keeps its heartbeat fresh, so after the wait the LockError stands.
+        """
         from kftune.storage import RunLock
 
-        with RunLock(self.store, LOCK_NAME, owner=owner) as lock:
+        deadline = time.monotonic() + wait_s
+        while True:
+            lock = RunLock(self.store, LOCK_NAME, owner=owner)
+            try:
+                lock.acquire()
+                break
+            except LockError as exc:
+                if time.monotonic() >= deadline:
+                    raise
+                if on_wait is not None:
+                    on_wait(exc)
+                time.sleep(min(LOCK_RETRY_S, max(deadline - time.monotonic(), 0.1)))
+        try:
             yield lock
+        finally:
+            lock.release()
 
     def clear(self) -> None:
         """``--fresh``: forget the previous state and results, here and in the store."""

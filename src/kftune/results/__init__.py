@@ -1,0 +1,1 @@
+"""What a run leaves behind: result files and tables, the HTML report, publishing for the next run."""

@@ -1,0 +1,61 @@
+"""keras-tuner's private API, used only by kftune/kt_compat.py, is still there and still behaves so."""
+
+from __future__ import annotations
+
+import keras_tuner
+import pytest
+
+from kftune import kt_compat
+
+
+def test_installed_keras_tuner_is_one_kt_compat_was_checked_against() -> None:
+    assert kt_compat.version_problem() is None, (
+        f"keras-tuner {keras_tuner.__version__}: src/kftune/kt_compat.py was checked against "
+        f"{kt_compat.CHECKED_VERSIONS}; re-read every PRIVATE_TARGETS entry against the new release, "
+        "then add it to CHECKED_VERSIONS"
+    )
+
+
+def test_every_private_target_exists() -> None:
+    assert kt_compat.missing_targets() == [], "src/kftune/kt_compat.py: these keras-tuner internals are gone"
+
+
+def test_atomic_json_is_applied_explicitly_and_only_once(tmp_path) -> None:
+    from keras_tuner.src import utils
+
+    kt_compat.use_atomic_json()
+    patched = utils.save_json
+    kt_compat.use_atomic_json()
+    assert utils.save_json is patched and patched.kftune_atomic
+    path = tmp_path / "oracle.json"
+    utils.save_json(str(path), {"a": 1})
+    assert path.read_text() == '{"a": 1}' and not list(tmp_path.glob(".*.tmp"))
+
+
+def test_consecutive_failures_read_from_the_oracle_state(tmp_path) -> None:
+    """The same count keras-tuner's own check raises on, without reading its message."""
+    oracle = keras_tuner.oracles.RandomSearchOracle(
+        objective="val_loss", max_trials=10, max_consecutive_failed_trials=2, seed=0
+    )
+    oracle.hyperparameters.Float("x", 0, 1)
+    oracle._set_project_dir(str(tmp_path), "p")
+    statuses = []
+    for i, status in enumerate(["FAILED", "COMPLETED", "FAILED", "FAILED"]):
+        trial = oracle.create_trial(f"t{i}")
+        trial.status = status
+        if status == "COMPLETED":
+            oracle.update_trial(trial.trial_id, {"val_loss": 1.0})
+        statuses.append(kt_compat.consecutive_failures_reached(oracle))
+        if i < 3:
+            oracle.end_trial(trial)
+        else:
+            with pytest.raises(RuntimeError):  # keras-tuner's own check agrees
+                oracle.end_trial(trial)
+            statuses[-1] = kt_compat.consecutive_failures_reached(oracle)
+    assert statuses == [False, False, False, True]
+
+
+def test_tuner_base_routes_the_private_build_steps() -> None:
+    base = kt_compat.tuner_base()
+    assert base._try_build is not keras_tuner.Tuner._try_build
+    assert {"try_build", "build_hypermodel"} <= set(vars(base))
