@@ -22,6 +22,7 @@ class Param:
     high: float | None = None
     log: bool = False
     choices: tuple = ()
+    when: tuple = ()  # (parent name, allowed parent values): active only then (conditional parameter)
 
 
 @dataclass(frozen=True)
@@ -101,20 +102,104 @@ MIXED = Problem(
     {"learning_rate": 10**-3.5, "units": 64, "layers": 2, "dropout": 0.1, "optimizer": "b"},
 )
 
-PROBLEMS = {p.name: p for p in (BRANIN, HARTMANN6, MIXED)}
+def _mixed6(v: dict) -> float:
+    """Six parameters (two log floats, a log int, an int, a 4-way choice that moves the optimum, a
+    boolean whose right value depends on the choice). Each branch is a bounded bowl
+    ``offset + height * (1 - exp(-q / 2))``: branch "a" is broad and shallow-offset (easy to find,
+    regret 0.35), branch "b" holds the optimum (f = 0) in a narrow bowl, so a search that settles in
+    "a" after its first hits never finds "b" unless it keeps exploring the choice."""
+    off, s, lr0, wd0, u0, l0, bn_good = _MIX6[v["optimizer"]]
+    a = math.log10(v["learning_rate"]) - lr0
+    b = math.log10(v["weight_decay"]) - wd0
+    w = math.log2(v["units"]) - u0
+    q = a**2 + 0.3 * b**2 + 0.25 * w**2 + 0.3 * a * w + 0.15 * (v["layers"] - l0) ** 2
+    q = s * q + (0.0 if v["batch_norm"] == bn_good else 0.8)
+    return off + 1.5 * (1.0 - math.exp(-0.5 * q))
+
+
+_MIX6 = {  # choice: (offset, sharpness, log10 lr*, log10 wd*, log2 units*, layers*, right batch_norm)
+    "a": (0.35, 0.25, -2.0, -4.0, 8.0, 4, True),
+    "b": (0.0, 4.0, -3.5, -5.0, 5.0, 2, False),
+    "c": (0.6, 1.0, -1.5, -3.0, 9.0, 6, True),
+    "d": (0.9, 0.6, -4.5, -2.5, 6.0, 1, False),
+}
+
+MIXED6 = Problem(
+    "mixed6",
+    (
+        Param("learning_rate", "float", 1e-5, 1e-1, log=True),
+        Param("weight_decay", "float", 1e-6, 1e-2, log=True),
+        Param("units", "int", 16, 1024, log=True),
+        Param("layers", "int", 1, 8),
+        Param("optimizer", "choice", choices=("a", "b", "c", "d")),
+        Param("batch_norm", "choice", choices=(False, True)),
+    ),
+    _mixed6,
+    0.0,
+    {"learning_rate": 10**-3.5, "weight_decay": 1e-5, "units": 32, "layers": 2, "optimizer": "b",
+     "batch_norm": False},
+)
+
+
+def _conditional(v: dict) -> float:
+    """A model switch with per-branch parameters (conditional) and an optimizer switch whose
+    momentum exists only for sgd. Optimum f = 0: model="cnn", filters=64, kernel=5, lr=10**-2.5,
+    optimizer="sgd", momentum=0.9."""
+    lr = math.log10(v["learning_rate"])
+    if v["model"] == "linear":
+        f = 0.8 + 0.3 * (lr + 1.5) ** 2
+    elif v["model"] == "mlp":
+        f = 0.3 + 0.4 * (lr + 3.0) ** 2 + 0.1 * (math.log2(v["units"]) - 7) ** 2 + 0.05 * (v["depth"] - 3) ** 2
+    else:
+        f = 0.3 * (lr + 2.5) ** 2 + 0.15 * (math.log2(v["filters"]) - 6) ** 2 + {3: 0.25, 5: 0.0, 7: 0.15}[v["kernel"]]
+    if v["optimizer"] == "sgd":
+        f += 1.5 * (v["momentum"] - 0.9) ** 2
+    else:
+        f += 0.12
+    return f
+
+
+CONDITIONAL = Problem(
+    "conditional",
+    (
+        Param("model", "choice", choices=("linear", "mlp", "cnn")),
+        Param("units", "int", 16, 512, log=True, when=("model", ("mlp",))),
+        Param("depth", "int", 1, 6, when=("model", ("mlp",))),
+        Param("filters", "int", 8, 256, log=True, when=("model", ("cnn",))),
+        Param("kernel", "choice", choices=(3, 5, 7), when=("model", ("cnn",))),
+        Param("learning_rate", "float", 1e-5, 1e-1, log=True),
+        Param("optimizer", "choice", choices=("adam", "sgd")),
+        Param("momentum", "float", 0.0, 0.99, when=("optimizer", ("sgd",))),
+    ),
+    _conditional,
+    0.0,
+    {"model": "cnn", "filters": 64, "kernel": 5, "learning_rate": 10**-2.5, "optimizer": "sgd", "momentum": 0.9},
+)
+
+PROBLEMS = {p.name: p for p in (BRANIN, HARTMANN6, MIXED, MIXED6, CONDITIONAL)}
+
+
+def active(p: Param, values: dict) -> bool:
+    return not p.when or values.get(p.when[0], object()) in p.when[1]
 
 
 def to_keras_tuner(problem: Problem):
+    import contextlib
+
     import keras_tuner as kt
 
     hps = kt.HyperParameters()
     for p in problem.params:
-        if p.kind == "float":
-            hps.Float(p.name, p.low, p.high, sampling="log" if p.log else "linear")
-        elif p.kind == "int":
-            hps.Int(p.name, int(p.low), int(p.high), sampling="log" if p.log else "linear")
-        else:
-            hps.Choice(p.name, list(p.choices))
+        scope = hps.conditional_scope(p.when[0], list(p.when[1])) if p.when else contextlib.nullcontext()
+        with scope:
+            if p.kind == "float":
+                hps.Float(p.name, p.low, p.high, sampling="log" if p.log else "linear")
+            elif p.kind == "int":
+                hps.Int(p.name, int(p.low), int(p.high), sampling="log" if p.log else "linear")
+            elif p.choices == (False, True):
+                hps.Boolean(p.name)
+            else:
+                hps.Choice(p.name, list(p.choices))
     return hps
 
 
@@ -132,6 +217,63 @@ def to_optuna(problem: Problem) -> dict:
     return out
 
 
+# --------------------------------------------------------------------------------------------------
+# BBOB (the COCO platform's noiseless suite, PyPI coco-experiment): "bbob_f08_d05", instance = seed
+# --------------------------------------------------------------------------------------------------
+BBOB_NAMES = {
+    1: "sphere", 2: "ellipsoid", 3: "rastrigin", 4: "buche-rastrigin", 5: "linear slope",
+    6: "attractive sector", 7: "step ellipsoid", 8: "rosenbrock", 9: "rosenbrock rotated",
+    10: "ellipsoid rotated", 11: "discus", 12: "bent cigar", 13: "sharp ridge", 14: "different powers",
+    15: "rastrigin rotated", 16: "weierstrass", 17: "schaffer f7", 18: "schaffer f7 ill-cond.",
+    19: "griewank-rosenbrock", 20: "schwefel", 21: "gallagher 101", 22: "gallagher 21", 23: "katsuura",
+    24: "lunacek bi-rastrigin",
+}
+
+
+def bbob_name(function: int, dim: int) -> str:
+    return f"bbob_f{function:02d}_d{dim:02d}"
+
+
+def is_bbob(name: str) -> bool:
+    return name.startswith("bbob_f")
+
+
+def bbob_problem(name: str, instance: int) -> Problem:
+    """A BBOB function as a Problem over x0..x{d-1} in [-5, 5]; f_min from the instance's optimum."""
+    import os
+    import tempfile
+
+    import cocoex
+
+    function, dim = int(name[6:8]), int(name[10:12])
+    suite = cocoex.Suite("bbob", "", f"dimensions:{dim} function_indices:{function} instance_indices:{instance}")
+    problem = suite.get_problem_by_function_dimension_instance(function, dim, instance)
+    here = os.getcwd()
+    with tempfile.TemporaryDirectory() as tmp:  # cocoex writes the optimum to a file in the cwd
+        os.chdir(tmp)
+        try:
+            problem._best_parameter("print")
+            xopt = np.atleast_1d(np.loadtxt("._bbob_problem_best_parameter.txt"))
+        finally:
+            os.chdir(here)
+    f_min = float(problem(xopt))
+    names = [f"x{i}" for i in range(dim)]
+
+    def f(v: dict) -> float:
+        return float(problem(np.array([v[n] for n in names], dtype=float)))
+
+    params = tuple(Param(n, "float", -5.0, 5.0) for n in names)
+    return Problem(name, params, f, f_min, {n: float(x) for n, x in zip(names, xopt)})
+
+
+def get_problem(name: str, seed: int) -> Problem:
+    """The problem to run for ``seed``: BBOB uses instance ``seed`` (a shifted/rotated copy)."""
+    return bbob_problem(name, seed) if is_bbob(name) else PROBLEMS[name]
+
+
 if __name__ == "__main__":  # sanity: the stated optima
     for prob in PROBLEMS.values():
+        print(prob.name, prob.f(prob.optimum), prob.f_min)
+    for fn in (1, 8, 21):
+        prob = bbob_problem(bbob_name(fn, 5), 3)
         print(prob.name, prob.f(prob.optimum), prob.f_min)

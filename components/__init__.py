@@ -5,7 +5,7 @@ body imports kftune inside the container, so it runs under ``kfp.local.Subproces
 cluster alike. Importing this package needs ``kfp`` (``pip install 'kftune[pipelines]'``); the core
 library ``kftune`` never imports it.
 
-    from kftune_kfp.components import tune_component, train_component, gate_component
+    from kftune_kfp.components import tune_component, train_component, gate_component, tune_worker_component
     # or, without installing kftune: kfp.components.load_component_from_file("components/tune/component.yaml")
 """
 
@@ -20,14 +20,18 @@ __all__ = [
     "make_gate_component",
     "make_train_component",
     "make_tune_component",
+    "make_tune_worker_component",
     "package_version",
     "train_component",
     "tune_component",
+    "tune_worker_component",
 ]
 
 _LAZY = {
     "tune_component": "tune",
     "make_tune_component": "tune",
+    "tune_worker_component": "tune_worker",
+    "make_tune_worker_component": "tune_worker",
     "train_component": "train",
     "make_train_component": "train",
     "gate_component": "gate",

@@ -7,7 +7,12 @@ Why each step looks the way it does:
 - the spec arrives as a JSON *string* and is validated first: a dict parameter would come back from
   KFP with every integer turned into a float, and a bad spec must fail in seconds, before TensorFlow;
 - the tuner state lives at a URI derived from the pipeline job and task (or one the user gives), so a
-  retried pod of the same task pulls its own state and carries on instead of starting over;
+  retried pod of the same task pulls its own state and carries on instead of starting over. On
+  Kubeflow ``{{$.pipeline_root}}`` arrives unresolved (kubeflow/pipelines backend/src/v2/driver/
+  resolve.go resolves only the pipeline_job_*/pipeline_task_* placeholders), so without a state_root
+  the state goes next to this task's own output artifacts: the driver runs once per task and Argo
+  retries only the executor pod (backend/src/v2/compiler/argocompiler/container.go puts the
+  retryStrategy on the executor template), so every attempt gets the same artifact URIs;
 - Keras 3 only saves to a ``.keras`` file, and ``Output[Model].path`` has no extension: a Model
   artifact here is a folder holding ``model.keras`` (folders upload the same way on every backend,
   unlike a rewritten artifact URI).
@@ -18,15 +23,15 @@ from __future__ import annotations
 import json
 import math
 import os
-import shutil
 import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
-MODEL_FILE = "model.keras"
-HYPERPARAMETERS_FILE = "hyperparameters.json"
+from kftune.errors import PipelineUsageError
+from kftune_kfp.components._outputs import HYPERPARAMETERS_FILE, MODEL_FILE, write_json, write_outputs
+
 STATE_SUBDIR = "kftune-state"
 
 
@@ -73,26 +78,34 @@ def _storable_root(root: str) -> str | None:
 
 
 def resolve_state_uri(
-    state_uri: str = "", state_root: str = "", pipeline_root: str = "", run_id: str = "", task_name: str = ""
+    state_uri: str = "",
+    state_root: str = "",
+    pipeline_root: str = "",
+    run_id: str = "",
+    task_name: str = "",
+    artifact_dir: str = "",
 ) -> str | None:
     """The tuner-state URI for this task; stable across retries of the task within one pipeline job.
 
     ``state_uri`` wins when given. Otherwise ``<state_root or pipeline_root>/kftune-state/<run_id>/<task>``
-    when that root is a store kftune writes (gs:// or local). None means "local to this pod": the task
-    still runs, but a retry on a new pod starts over (a warning says so).
+    when that root is a store kftune writes (gs:// or local); else, when this task's own output
+    artifacts live on gs:// (``artifact_dir``), ``<artifact_dir>/kftune-state``. None means "local to
+    this pod": the task still runs, but a retry on a new pod starts over (a warning says so).
     """
     if state_uri.strip():
         return state_uri.strip().rstrip("/")
     root = _storable_root(state_root) or _storable_root(pipeline_root)
     run_id = (run_id or "").strip()
-    if root is None or not run_id or "{{$" in run_id:
-        log(
-            "warning: no state_uri/state_root on gs:// (pipeline root "
-            f"{pipeline_root or 'unknown'!r}); tuner state stays on this pod and a retry starts over"
-        )
-        return None
-    task = (task_name or "tune").strip() or "tune"
-    return f"{root}/{STATE_SUBDIR}/{run_id}/{task}"
+    if root is not None and run_id and "{{$" not in run_id:
+        task = (task_name or "tune").strip() or "tune"
+        return f"{root}/{STATE_SUBDIR}/{run_id}/{task}"
+    if artifact_dir.startswith("gs://"):
+        return f"{artifact_dir.rstrip('/')}/{STATE_SUBDIR}"
+    log(
+        "warning: no state_uri/state_root on gs:// (pipeline root "
+        f"{pipeline_root or 'unknown'!r}); tuner state stays on this pod and a retry starts over"
+    )
+    return None
 
 
 # --------------------------------------------------------------------------- spec
@@ -119,11 +132,7 @@ def tune_step(
     *,
     spec: str,
     train_data: Any,
-    best_hyperparameters: Any,
-    best_model: Any,
-    trials: Any,
-    metrics: Any,
-    report: Any,
+    outputs: dict[str, Any],
     validation_data: Any = None,
     validation_uri: str = "",
     state_uri: str = "",
@@ -133,8 +142,14 @@ def tune_step(
     task_name: str = "",
     warm_start_uri: str = "",
     publish_uri: str = "",
+    role: str = "",
+    workers: int = 0,
 ) -> dict[str, Any]:
-    """Run (or resume) the search and fill the tune component's outputs; returns its parameters."""
+    """Run (or resume) the search and fill the tune component's outputs; returns its parameters.
+
+    ``role``: "" (one process) or "chief" (serve the oracle to ``kftune_tune_worker`` tasks, run no
+    trial). ``workers``: local worker processes on this pod (0: the library's default, one per GPU).
+    """
     import kftune
 
     started = time.monotonic()
@@ -142,8 +157,14 @@ def tune_step(
         validation = data_location(validation_data) or validation_uri.strip() or None
         tuning_spec = load_step_spec(spec, data_location(train_data), validation)
         log(f"spec '{tuning_spec.name}' is valid (hash {tuning_spec.spec_hash[:12]})")
-        output = resolve_state_uri(state_uri, state_root, pipeline_root, run_id, task_name)
+        artifact_dir = artifact_folder(outputs)
+        state = resolve_state_uri(state_uri, state_root, pipeline_root, run_id, task_name, artifact_dir)
+        if role.strip().lower() == "chief":
+            if state is None:
+                raise PipelineUsageError(NO_SHARED_STATE)
+            os.environ["KFTUNE_ROLE"] = "chief"
         warm = warm_start_uri.strip().rstrip("/") or None  # nothing there yet -> kftune starts cold
+        output = state
         if output is None:
             import tempfile
 
@@ -152,49 +173,156 @@ def tune_step(
 
         # A retried pod runs on another host, so the killed attempt's lock only reads as stale once its
         # heartbeat is older than the lock's TTL; KFP may start the retry sooner, so wait that out.
+        extra = {"workers": int(workers)} if workers and int(workers) > 0 else {}
         result = kftune.tune(
             tuning_spec,
             output=output,
             warm_start=warm,
             progress=True,
             lock_wait_s=float(os.environ.get("KFTUNE_LOCK_WAIT_SECONDS", "180")),
+            **extra,
         )
-        if result.best_objective is None or not math.isfinite(result.best_objective):
-            from kftune.errors import KftuneError
-
-            raise KftuneError(f"no trial completed ({result.trials_failed} failed); results are in {result.output}")
-
-        from kftune import layout as files
-
-        _copy(result.local_dir / files.BEST_HYPERPARAMETERS, Path(best_hyperparameters.path))
-        _copy(result.local_dir / files.TRIALS, Path(trials.path))
-        _copy(result.local_dir / files.REPORT, Path(report.path))
-        model_dir = Path(best_model.path)
-        _copy(Path(result.best_model_path or result.local_dir / files.BEST_MODEL), model_dir / MODEL_FILE)
-        _write_json(model_dir / HYPERPARAMETERS_FILE, result.best_hyperparameters)
-
-        metric = tuning_spec.objective.metric
-        best_hyperparameters.metadata.update({"spec_hash": result.spec_hash, "trial_id": result.best_trial_id or ""})
-        best_model.metadata.update({"framework": "keras", "file": MODEL_FILE, "objective": metric})
-        trials.metadata.update({"format": "csv", "rows": result.trials_completed + result.trials_failed})
-        metrics.log_metric("best_objective", float(result.best_objective))
-        metrics.log_metric("trials_completed", int(result.trials_completed))
-        metrics.log_metric("trials_failed", int(result.trials_failed))
-
-        if publish_uri.strip():
-            from kftune.results.publish import publish
-
-            published = publish(result.local_dir, publish_uri.strip())
-            log(f"published {', '.join(published)} to {publish_uri.strip()} for the next run's warm start")
+        # Where users find the results: the state (remote), else this task's artifact folder.
+        findable = state if state and "://" in state else (artifact_dir or str(result.output))
+        params = write_outputs(Path(result.local_dir), outputs, output_uri=findable)
+        _publish(result.local_dir, publish_uri)
         log(
-            f"best {metric} = {result.best_objective:.6g} after {result.trials_completed} trials "
-            f"({result.stopped_because}) in {time.monotonic() - started:.0f}s"
+            f"best {tuning_spec.objective.metric} = {result.best_objective:.6g} after {result.trials_completed} "
+            f"trials ({result.stopped_because}) in {time.monotonic() - started:.0f}s; results: {findable}"
         )
+        return params
+
+
+NO_SHARED_STATE = (
+    "state_root: the chief and its workers meet in the run's state, which needs a gs:// state_root "
+    "(Kubeflow's driver leaves {{$.pipeline_root}} unresolved): pass --state-root gs://BUCKET/kftune/state"
+)
+
+
+def worker_step(
+    *,
+    spec: str,
+    train_data: Any,
+    validation_data: Any = None,
+    validation_uri: str = "",
+    state_uri: str = "",
+    state_root: str = "",
+    pipeline_root: str = "",
+    run_id: str = "",
+    task_name: str = "",
+    worker_index: int = 0,
+    workers: int = 0,
+) -> None:
+    """A worker pod of a multi-pod search: finds the chief through the run's state and runs trials."""
+    import kftune
+
+    with one_line_errors():
+        validation = data_location(validation_data) or validation_uri.strip() or None
+        tuning_spec = load_step_spec(spec, data_location(train_data), validation)
+        state = resolve_state_uri(state_uri, state_root, pipeline_root, run_id, task_name)
+        if state is None:
+            raise PipelineUsageError(NO_SHARED_STATE)
+        os.environ["KFTUNE_ROLE"] = "worker"
+        os.environ["KFTUNE_WORKER_INDEX"] = str(int(worker_index))
+        log(f"worker {int(worker_index)}: waiting for the chief's address in {state}")
+        extra = {"workers": int(workers)} if workers and int(workers) > 0 else {}
+        kftune.tune(tuning_spec, output=state, progress=True, **extra)
+        log(f"worker {int(worker_index)}: the chief ended the search")
+
+
+def vertex_job_step(
+    *,
+    spec: str,
+    train_data: Any,
+    validation_uri: str,
+    state_root: str,
+    pipeline_root: str,
+    run_id: str,
+    image: str,
+    pods: int,
+    gpus: int,
+    accelerator_type: str,
+    machine_type: str,
+    chief_machine_type: str,
+    workers: int = 0,
+) -> dict[str, Any]:
+    """Vertex AI: validate the spec, fix the state URI and write the CustomJob's worker pools
+    (pool 0 the chief, pool 1 the ``pods`` workers); every replica runs the same ``kftune tune``,
+    its role read from Vertex's ``CLUSTER_SPEC`` by the library."""
+    with one_line_errors():
+        tuning_spec = load_step_spec(spec, data_location(train_data), validation_uri.strip() or None)
+        state = resolve_state_uri("", state_root, pipeline_root, run_id, SHARED_TASK)
+        if state is None or not state.startswith("gs://"):
+            raise PipelineUsageError("state_root: a Vertex AI worker-pool search needs a gs:// pipeline root or state_root")
+        job_spec = json.loads(tuning_spec.to_json())
+        log(f"spec '{tuning_spec.name}' is valid; state {state}; {pods} worker pods x {gpus} {accelerator_type or 'CPU'}")
+        return {"state_uri": state, "worker_pool_specs": worker_pool_specs(
+            job_spec, state, image=image, pods=pods, gpus=gpus, accelerator_type=accelerator_type,
+            machine_type=machine_type, chief_machine_type=chief_machine_type, workers=workers)}
+
+
+SHARED_TASK = "tune"  # the chief's and the workers' common state folder name (their task names differ)
+_JOB_SCRIPT = (
+    'printf "%s" "$KFTUNE_SPEC_JSON" > /tmp/kftune-spec.json && '
+    'exec kftune tune /tmp/kftune-spec.json --output "$KFTUNE_OUTPUT" --workdir /tmp/kftune-work "$@"'
+)
+
+
+def worker_pool_specs(
+    spec: dict, state: str, *, image: str, pods: int, gpus: int, accelerator_type: str, machine_type: str,
+    chief_machine_type: str, workers: int = 0,
+) -> list[dict[str, Any]]:
+    """Vertex CustomJob worker pools (REST ``WorkerPoolSpec``): the same container and command in both."""
+    env = [{"name": "KFTUNE_SPEC_JSON", "value": json.dumps(spec, separators=(",", ":"))},
+           {"name": "KFTUNE_OUTPUT", "value": state}]
+    args = ["--workers", str(int(workers))] if workers and int(workers) > 0 else []
+
+    def pool(machine: str, replicas: int, gpu_count: int) -> dict[str, Any]:
+        machine_spec: dict[str, Any] = {"machine_type": machine}
+        if gpu_count and accelerator_type:
+            machine_spec.update(accelerator_type=accelerator_type, accelerator_count=int(gpu_count))
         return {
-            "best_hyperparameters_dict": dict(result.best_hyperparameters),
-            "best_objective": float(result.best_objective),
-            "output_uri": str(result.output),
+            "machine_spec": machine_spec,
+            "replica_count": int(replicas),
+            "container_spec": {"image_uri": image, "command": ["sh", "-c", _JOB_SCRIPT, "kftune"], "args": args, "env": env},
+            "disk_spec": {"boot_disk_type": "pd-ssd", "boot_disk_size_gb": 100},
         }
+
+    return [pool(chief_machine_type, 1, 0), pool(machine_type, pods, gpus)]
+
+
+def collect_step(*, state_uri: str, outputs: dict[str, Any], publish_uri: str = "") -> dict[str, Any]:
+    """After a Vertex worker-pool search: read the chief's results from the state and fill the outputs."""
+    import tempfile
+
+    from kftune import layout
+    from kftune.storage import open_store
+
+    with one_line_errors():
+        store = open_store(state_uri)
+        local = Path(tempfile.mkdtemp(prefix="kftune-collect-"))
+        present = [name for name in layout.RESULT_FILES if store.exists(name)]
+        store.download_files([(name, local / name) for name in present])
+        params = write_outputs(local, outputs, output_uri=state_uri)
+        _publish(local, publish_uri)
+        return params
+
+
+def _publish(local_dir: Any, publish_uri: str) -> None:
+    if publish_uri.strip():
+        from kftune.results.publish import publish
+
+        published = publish(Path(local_dir), publish_uri.strip())
+        log(f"published {', '.join(published)} to {publish_uri.strip()} for the next run's warm start")
+
+
+def artifact_folder(outputs: dict[str, Any]) -> str:
+    """The remote folder of this task's output artifacts (KFP puts them side by side), or ""."""
+    for artifact in outputs.values():
+        uri = (getattr(artifact, "uri", "") or "").rstrip("/")
+        if "://" in uri and "/" in uri.split("://", 1)[1]:
+            return uri.rsplit("/", 1)[0]
+    return ""
 
 
 def train_step(
@@ -223,7 +351,7 @@ def train_step(
         model_dir = Path(model.path)
         model_dir.mkdir(parents=True, exist_ok=True)
         scores = train_final(tuning_spec, values, train=train, validation=validation, model_path=model_dir / MODEL_FILE)
-        _write_json(model_dir / HYPERPARAMETERS_FILE, values)
+        write_json(model_dir / HYPERPARAMETERS_FILE, values)
         model.metadata.update({"framework": "keras", "file": MODEL_FILE})
         for name, value in sorted(scores.items()):
             if value is not None and math.isfinite(float(value)):
@@ -245,7 +373,7 @@ def read_best_values(path: Path) -> dict[str, Any]:
 
 
 def gate_step(best_hyperparameters_path: str, threshold: str | float | None) -> bool:
-    """True when the tuned objective reaches ``threshold`` in the spec's direction (empty/None: always)."""
+    """True when the tuned objective reaches ``threshold`` in the spec's direction (None/NaN/empty: always)."""
     from kftune.errors import SpecError
 
     record = json.loads(Path(best_hyperparameters_path).read_text(encoding="utf-8"))
@@ -257,6 +385,8 @@ def gate_step(best_hyperparameters_path: str, threshold: str | float | None) -> 
             threshold = float(text) if text else None
         except ValueError:
             raise SpecError(f"objective_threshold: expected a number, got {text!r}") from None
+    if threshold is not None and math.isnan(float(threshold)):
+        threshold = None
     if threshold is None:
         log(f"gate: no threshold; best {objective.get('metric')} = {value}")
         return True
@@ -269,16 +399,3 @@ def gate_step(best_hyperparameters_path: str, threshold: str | float | None) -> 
         f"the threshold {threshold} ({direction})"
     )
     return passed
-
-
-# --------------------------------------------------------------------------- files
-
-
-def _copy(src: Path, dst: Path) -> None:
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(src, dst)
-
-
-def _write_json(path: Path, record: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n", encoding="utf-8")

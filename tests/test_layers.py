@@ -16,7 +16,7 @@ SRC = ROOT / "src"
 # Rank of each unit: a module may import units of its own rank or lower. Longest prefix wins;
 # a package's __init__ is matched by its exact name ("=kftune.run") where it differs from its modules.
 LAYERS: list[tuple[str, ...]] = [
-    ("kftune.errors", "kftune.layout", "kftune.kt_compat"),
+    ("kftune.errors", "kftune.layout", "kftune.kt_compat", "kftune.backend"),
     ("kftune.spec",),
     ("kftune.space", "kftune.storage"),
     ("kftune.data",),

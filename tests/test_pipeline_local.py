@@ -76,6 +76,15 @@ def _run_dir(root: Path, pipeline: str) -> Path:
     return runs[-1]
 
 
+def _task_dir(run: Path, component: str) -> Path:
+    """The folder kfp.local gave a task (``kftune-tune``, or ``kftune-tune-2`` in the pipeline's
+    validation-split branch)."""
+    found = [p for p in run.iterdir() if p.is_dir() and (p.name == component or p.name.startswith(component + "-")
+             and p.name[len(component) + 1:].isdigit())]
+    assert len(found) == 1, (component, sorted(p.name for p in run.iterdir()))
+    return found[0]
+
+
 def _executor_output(task_dir: Path) -> dict:
     return json.loads((task_dir / "executor_output.json").read_text())
 
@@ -129,13 +138,15 @@ def pipeline_run(tmp_path_factory, gcs_emulator) -> dict:
         train_uri=str(DIGITS),
         warm_start_uri=f"{prefix}/latest",  # nothing there yet: the first scheduled run starts cold
         publish_uri=f"{prefix}/latest",
+        # a number: kfp.local (kfp 2.17.3) cannot leave an optional parameter unset; the backends can
+        objective_threshold=0.0,
     )
     run = _run_dir(root, "kftune-tune-and-train")
     return {"root": root, "run": run, "spec": spec, "latest": f"{prefix}/latest", "seconds": time.monotonic() - started}
 
 
 def test_every_tune_output_exists_and_is_well_formed(pipeline_run) -> None:
-    tune_dir = pipeline_run["run"] / "kftune-tune"
+    tune_dir = _task_dir(pipeline_run["run"], "kftune-tune")
     out = _executor_output(tune_dir)
     best = json.loads((tune_dir / "best_hyperparameters").read_text())
     assert best["objective"]["metric"] == "val_accuracy" and best["objective"]["direction"] == "max"
@@ -150,11 +161,19 @@ def test_every_tune_output_exists_and_is_well_formed(pipeline_run) -> None:
     assert max(float(r["objective"]) for r in rows) == pytest.approx(best["objective"]["value"])
 
     metrics = _artifact(out, "metrics")["metadata"]
-    assert metrics == {
-        "best_objective": pytest.approx(best["objective"]["value"]),
+    assert metrics == {  # named by the objective, as the KFP UI shows it
+        "val_accuracy": pytest.approx(best["objective"]["value"]),
         "trials_completed": 2,
         "trials_failed": 0,
     }
+    import pandas as pd
+
+    table = pd.read_parquet(tune_dir / "trials_parquet")
+    assert list(table["status"]) == ["COMPLETED", "COMPLETED"] and "units" in table.columns
+    assert _artifact(out, "trials_parquet")["metadata"] == {"format": "parquet", "rows": 2}
+    summary = (tune_dir / "summary").read_text()
+    assert f"**best val_accuracy = {best['objective']['value']:.6g}**" in summary and "| units |" in summary
+    assert "summary" in out["artifacts"] and "report" in out["artifacts"]
     params = out["parameterValues"]
     assert params["best_objective"] == pytest.approx(best["objective"]["value"])
     assert params["best_hyperparameters_dict"] == best["values"]
@@ -164,15 +183,18 @@ def test_every_tune_output_exists_and_is_well_formed(pipeline_run) -> None:
     check.feed(html)
     check.close()
     assert check.errors == [] and check.stack == []
-    assert {"html", "head", "body", "table"} <= check.seen
+    assert {"html", "head", "body", "table", "img"} <= check.seen
     assert "digits-kfp" in html
+    for section in ("Optimization history", "Parameter importances", "Parallel coordinates", "Slice plots",
+                    "Learning curves", "Top trials"):
+        assert f">{section}" in html, section
 
 
 def test_train_received_exactly_the_tuned_values_and_its_model_predicts(pipeline_run) -> None:
     run = pipeline_run["run"]
-    best = json.loads((run / "kftune-tune" / "best_hyperparameters").read_text())
-    assert json.loads((run / "kftune-gate" / "executor_output.json").read_text())["parameterValues"]["Output"] is True
-    train_dir = run / "kftune-train"
+    best = json.loads((_task_dir(run, "kftune-tune") / "best_hyperparameters").read_text())
+    assert json.loads((_task_dir(run, "kftune-gate") / "executor_output.json").read_text())["parameterValues"]["Output"] is True
+    train_dir = _task_dir(run, "kftune-train")
     out = _executor_output(train_dir)
     assert json.loads(out["parameterValues"]["hyperparameters_json"]) == best["values"]
     assert json.loads((train_dir / "model" / "hyperparameters.json").read_text()) == best["values"]
@@ -205,7 +227,7 @@ def test_results_are_published_for_the_next_scheduled_run(pipeline_run) -> None:
     assert {"best_hyperparameters.json", "trials.csv", "best_model.keras", "run.json"} <= names
     run_record = json.loads(latest.read_bytes("run.json"))
     assert run_record["warm_start"]["found"] is False  # the first run found nothing at latest: cold start
-    tuned = json.loads((pipeline_run["run"] / "kftune-tune" / "best_hyperparameters").read_text())
+    tuned = json.loads((_task_dir(pipeline_run["run"], "kftune-tune") / "best_hyperparameters").read_text())
     assert json.loads(latest.read_bytes("best_hyperparameters.json")) == tuned
 
 

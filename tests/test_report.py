@@ -127,3 +127,57 @@ def test_many_trials(tmp_path, n):
     table = page.split("Top trials", 1)[1].split("</table>", 1)[0]
     assert table.count("<tr>") + table.count('<tr class') == 6  # header + 5
     assert f"of {n} completed" in page
+
+
+def _trial_json(d: Path, trial_id: str, curve: list[float] | None, status="COMPLETED", message=None) -> None:
+    folder = d / "state" / f"trial_{trial_id}"
+    folder.mkdir(parents=True, exist_ok=True)
+    metrics = {} if curve is None else {"val_accuracy": {"direction": "max", "observations": [
+        {"value": [v], "step": i} for i, v in enumerate(curve)]}}
+    (folder / "trial.json").write_text(json.dumps({
+        "trial_id": trial_id, "hyperparameters": {}, "metrics": {"metrics": metrics},
+        "score": None, "best_step": 0, "status": status, "message": message}))
+
+
+def test_every_section_with_real_data_and_one_trial_numbering(tmp_path):
+    """Learning curves come from keras-tuner's per-epoch observations in state/trial_*/trial.json (when
+    the run recorded them); failed trials show keras-tuner's message; the best trial is named by its
+    number (3), as in trials.csv and the plot, not by keras-tuner's id (02)."""
+    d = make_run(tmp_path, TRIALS)
+    _trial_json(d, "00", [0.5, 0.8, 0.91])
+    _trial_json(d, "01", None, "FAILED", "Traceback (most recent call last):\n  ...\nValueError: loss became NaN")
+    _trial_json(d, "02", [0.6, 0.9, 0.97])
+    _trial_json(d, "03", [0.7, 0.95])
+    page = render_report(d)
+    for section in ("Optimization history", "Parameter importances", "Parallel coordinates", "Slice plots",
+                    "Learning curves", "Best hyperparameters", "Top trials", "Failed trials (1)", "Run"):
+        assert f">{section}" in page, section
+    # one image per figure: history, importances, parallel, slices, curves
+    assert page.count('src="data:image/png;base64,') == 5
+    assert '<div class="card"><b>3</b><span>best trial</span></div>' in page
+    failed = page.split("Failed trials (1)", 1)[1].split("</table>", 1)[0]
+    assert "ValueError: loss became NaN" in failed and "Traceback" not in failed
+    assert "<th>trial</th><th>id</th>" in failed
+
+
+def test_learning_curves_are_read_per_trial_and_absent_ones_said(tmp_path):
+    from kftune.results.report import read_trial_records
+
+    d = make_run(tmp_path, TRIALS)
+    _trial_json(d, "02", [0.6, 0.9, 0.97])
+    records = read_trial_records(d)
+    assert records["02"]["curves"]["val_accuracy"] == [(0, 0.6), (1, 0.9), (2, 0.97)]
+    (d / "state" / "trial_02" / "trial.json").write_text("{not json")
+    page = render_report(d)
+    assert "No per-epoch history of val_accuracy" in page
+
+
+def test_importances_rank_the_parameter_that_drives_the_objective():
+    from kftune.results.plots import importances
+
+    rows = [{"number": i + 1, "status": "COMPLETED", "objective": 0.1 * i, "units": 16 * (i + 1),
+             "optimizer": "adam", "noise": ["a", "b"][i % 2]} for i in range(8)]
+    imp = importances(rows, ["units", "optimizer", "noise"])
+    assert list(imp)[0] == "units" and imp["optimizer"] == 0.0
+    assert sum(imp.values()) == pytest.approx(1.0)
+    assert importances(rows[:2], ["units"]) == {}

@@ -204,7 +204,9 @@ def test_objective_metric_not_reported_is_a_spec_error(tmp_path: Path, tiny_csv:
     spec = tiny_spec(tiny_csv, objective={"metric": "val_f1", "direction": "max"})
     with pytest.raises(SpecError, match=r"objective\.metric: 'val_f1' is not reported.*val_accuracy"):
         tune(spec, tmp_path / "run", progress=False)
-    assert (tmp_path / "run" / "trials.csv").exists()
+    # Found by the build check before trial 1: nothing ran, the spec is not pinned to the output.
+    assert not (tmp_path / "run" / "spec.json").exists()
+    assert not (tmp_path / "run" / "state" / "kftune_state.json").exists()
 
 
 def test_warm_start_reevaluates_previous_best_first(tmp_path: Path, tiny_csv: Path) -> None:

@@ -12,13 +12,14 @@ from kfp.dsl import Artifact, Input
 from kftune_kfp.components._image import default_image
 
 
-def kftune_gate(best_hyperparameters: Input[Artifact], threshold: str = "") -> bool:
+def kftune_gate(best_hyperparameters: Input[Artifact], threshold: Optional[float] = None) -> bool:
     """True when the best objective reaches the threshold in the spec's direction (always without one).
 
     Args:
         best_hyperparameters: The tune step's best_hyperparameters.json artifact.
-        threshold: Minimum (direction max) or maximum (direction min) acceptable best objective,
-            as a number in a string (a string so that "no threshold" can be the empty default).
+        threshold: Minimum (direction max) or maximum (direction min) acceptable best objective;
+            none (the default): always train.
+        Output: True when the final model should be trained.
     """
     from kftune_kfp.components import _runtime
 

@@ -31,6 +31,7 @@ def kftune_train(
         validation_uri: Validation data URI, used when validation_data is not connected.
         model: A folder holding model.keras and the hyperparameters.json it was trained with.
         metrics: The final model's metrics (loss and the spec's metrics, on validation data when given).
+        hyperparameters_json: The values the model was trained with, as JSON.
     """
     import json
     from collections import namedtuple

@@ -8,19 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from kftune import errors
-from kftune.errors import (
-    ChiefUnavailable,
-    DataError,
-    KftuneError,
-    LockError,
-    MissingExtraError,
-    ModelRefError,
-    PipelineUsageError,
-    ResumeError,
-    SearchAborted,
-    SpecError,
-    StorageError,
-)
+from kftune.errors import *  # noqa: F403 (every error type: errors.__all__)
 from kftune.spec import TuningSpec, load_spec
 
 __version__ = "0.1.0"

@@ -73,13 +73,35 @@ class PipelineUsageError(KftuneError, ValueError):
     exit_code = 2
 
 
+class PathError(KftuneError, OSError):
+    """A local path given to kftune (``--output``, ``--workdir``, a run folder) cannot be used as given."""
+
+    exit_code = 2
+
+
+class ModelBuildError(KftuneError, TypeError):
+    """The model function cannot build a model whatever the configuration (its signature, what it
+    returns, an output that cannot fit the labels); the message names the function."""
+
+    exit_code = 9
+
+
+class NoTrialCompleted(KftuneError, RuntimeError):
+    """The search ended without one completed trial: there is no best model ("0 of 3 trials completed")."""
+
+    exit_code = 10
+
+
 __all__ = [
     "ChiefUnavailable",
     "DataError",
     "KftuneError",
     "LockError",
     "MissingExtraError",
+    "ModelBuildError",
     "ModelRefError",
+    "NoTrialCompleted",
+    "PathError",
     "PipelineUsageError",
     "ResumeError",
     "SearchAborted",

@@ -15,7 +15,7 @@ import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 CHECKED_VERSIONS = ("1.4.8",)
 
@@ -27,7 +27,7 @@ PRIVATE_TARGETS = (
     ("keras_tuner.src.engine.oracle", "THREADS"),  # ... and its owner thread
     ("keras_tuner.src.engine.oracle", "Oracle._save_trial"),  # finish_failed_end
     ("keras_tuner.src.engine.oracle", "Oracle._get_oracle_fname"),  # saved_ongoing_trials
-    ("keras_tuner.src.engine.oracle", "Oracle()._retry_queue"),  # forget_retry
+    ("keras_tuner.src.engine.oracle", "Oracle()._retry_queue"),  # forget_retry, repair_reloaded
     ("keras_tuner.src.engine.tuner", "Tuner._try_build"),  # TunerBase: kftune's memory release per build
     ("keras_tuner.src.engine.tuner", "Tuner._build_hypermodel"),  # TunerBase: Hyperband weights after build
     ("keras_tuner.src.distribute.utils", "has_chief_oracle"),  # distributed_role: keras-tuner's env rule
@@ -36,6 +36,8 @@ PRIVATE_TARGETS = (
     ("keras_tuner.src.distribute.oracle_client", "OracleClient"),  # use_retrying_client: retry UNAVAILABLE
     ("keras_tuner.src.distribute.oracle_client", "TIMEOUT"),  # use_retrying_client: per-call timeout
     ("keras_tuner.src.protos", "get_service_grpc"),  # serve_oracle
+    ("keras_tuner.src.engine.conditions", "Parent.to_proto"),  # quiet_condition_protos
+    ("keras_tuner.src.config", "DEBUG"),  # run/trial.py quiet_trial_tracebacks: no traceback per failed trial
 )
 
 
@@ -67,6 +69,14 @@ def missing_targets() -> list[str]:
         except (ImportError, AttributeError):
             missing.append(f"{module_name}.{path}")
     return missing
+
+
+def trial_status(trial: Any) -> str:
+    """A trial's status as a plain string ("COMPLETED", "RUNNING", ...).
+
+    keras-tuner's ``TrialStatus`` values are plain strings; an Enum-valued status is reduced to its
+    ``value`` so that every comparison in kftune is against the same string."""
+    return str(getattr(trial.status, "value", trial.status))
 
 
 # --------------------------------------------------------------------------- files
@@ -136,8 +146,7 @@ def consecutive_failures_reached(oracle: Any) -> bool:
         return False
     run = 0
     for trial_id in oracle.end_order:
-        status = oracle.trials[trial_id].status
-        run = run + 1 if str(getattr(status, "value", status)) == "FAILED" else 0
+        run = run + 1 if trial_status(oracle.trials[trial_id]) == "FAILED" else 0
         if run >= limit:
             return True
     return False
@@ -151,6 +160,36 @@ def finish_failed_end(oracle: Any, trial_id: str) -> None:
     for key, ongoing in list(oracle.ongoing_trials.items()):
         if ongoing.trial_id == trial_id:
             oracle.ongoing_trials.pop(key)
+
+
+def repair_reloaded(oracle: Any) -> list[str]:
+    """Make a reloaded oracle's bookkeeping agree with its trial files; returns what was repaired.
+
+    keras-tuner writes ``trial_<id>/trial.json`` before ``oracle.json`` and, in ``end_trial``, saves
+    ``oracle.json`` while the ended trial is still listed as ongoing; ``Oracle.reload`` then puts
+    every ongoing trial in the retry queue. A process killed in one of those windows (or a store
+    that holds the trial file but not the newer oracle.json) would resume by running a completed
+    trial again, or by never reporting a trial it had created. So, from the trial files:
+    a finished trial leaves the retry queue and joins ``end_order``; a trial the oracle created but
+    never recorded as started joins ``start_order`` and the retry queue (no one was told to run it).
+    """
+    final = ("COMPLETED", "FAILED", "INVALID", "STOPPED")
+    notes = []
+    for trial_id in sorted(oracle.trials):
+        status = trial_status(oracle.trials[trial_id])
+        if status in final and trial_id not in oracle.end_order:
+            oracle.end_order.append(trial_id)
+            notes.append(f"trial {trial_id}: ended before the last oracle save")
+        if trial_id not in oracle.start_order:
+            oracle.start_order.append(trial_id)
+            if status not in final:
+                oracle._retry_queue.append(trial_id)
+            notes.append(f"trial {trial_id}: created before the last oracle save")
+    stale = [t for t in oracle._retry_queue if trial_status(oracle.trials[t]) in final]
+    if stale:
+        oracle._retry_queue = [t for t in oracle._retry_queue if t not in stale]
+        notes.extend(f"trial {t}: finished, not retried" for t in sorted(set(stale)))
+    return notes
 
 
 def saved_ongoing_trials(oracle: Any) -> dict[str, str]:
@@ -238,38 +277,54 @@ class _RetryingStub:
 
     ``wait_for_ready`` only covers a chief that is not up yet; a call already in flight when the chief
     is killed fails at once ("Stream removed"), and keras-tuner then marks the worker's trial FAILED
-    (or the worker dies in ``end_trial``). Retried calls reach the restarted chief.
+    (or the worker dies in ``end_trial``). Retried calls reach the restarted chief; with ``resolve``
+    (a function returning the chief's current address) they follow a chief that came back elsewhere.
     """
 
-    def __init__(self, stub: Any) -> None:
-        self._stub = stub
+    def __init__(self, stub: Any, address: str, resolve: Callable[[], str | None] | None) -> None:
+        self._stub, self._address, self._resolve = stub, address, resolve
+
+    def _follow(self) -> None:
+        address = self._resolve() if self._resolve is not None else None
+        if address and address != self._address:
+            import grpc
+            from keras_tuner.src import protos
+
+            self._stub = protos.get_service_grpc().OracleStub(grpc.insecure_channel(address))
+            self._address = address
 
     def __getattr__(self, name: str) -> Any:
         import grpc
         from keras_tuner.src.distribute import oracle_client
 
-        method = getattr(self._stub, name)
-
         def call(*args: Any, **kwargs: Any) -> Any:
             deadline = time.monotonic() + float(oracle_client.TIMEOUT)
             while True:
                 try:
-                    return method(*args, **kwargs)
+                    return getattr(self._stub, name)(*args, **kwargs)
                 except grpc.RpcError as exc:
                     code = exc.code() if hasattr(exc, "code") else None
                     if code != grpc.StatusCode.UNAVAILABLE or time.monotonic() > deadline:
                         raise
                     time.sleep(1.0)
+                    self._follow()
 
         return call
 
 
-def use_retrying_client(timeout_s: float) -> None:
+_resolve: list[Callable[[], str | None] | None] = [None]
+
+
+def use_retrying_client(timeout_s: float, resolve: Callable[[], str | None] | None = None) -> None:
     """Every ``OracleClient`` created from now on waits up to ``timeout_s`` per call (keras-tuner's
-    module-level ``TIMEOUT``, 3600 s by default) and retries calls a restarting chief dropped."""
+    module-level ``TIMEOUT``, 3600 s by default) and retries calls a restarting chief dropped,
+    re-reading the chief's address with ``resolve`` when given."""
+    import os
+
     from keras_tuner.src.distribute import oracle_client
 
     oracle_client.TIMEOUT = timeout_s
+    _resolve[0] = resolve
     cls = oracle_client.OracleClient
     if getattr(cls.__init__, "kftune_retrying", False):
         return
@@ -277,10 +332,44 @@ def use_retrying_client(timeout_s: float) -> None:
 
     def __init__(self: Any, oracle: Any) -> None:
         original(self, oracle)
-        self.stub = _RetryingStub(self.stub)
+        address = f"{os.environ['KERASTUNER_ORACLE_IP']}:{os.environ['KERASTUNER_ORACLE_PORT']}"
+        self.stub = _RetryingStub(self.stub, address, _resolve[0])
 
     __init__.kftune_retrying = True  # type: ignore[attr-defined]
     cls.__init__ = __init__
+
+
+def requeue_ongoing(oracle: Any, tuner_id: str) -> str | None:
+    """A worker is gone for good: send its running trial back to the retry queue; returns the trial id."""
+    trial = oracle.ongoing_trials.pop(tuner_id, None)
+    if trial is None:
+        return None
+    oracle._retry_queue.append(trial.trial_id)
+    oracle.tuner_ids.discard(tuner_id)
+    oracle.save()
+    return trial.trial_id
+
+
+def quiet_condition_protos() -> None:
+    """keras-tuner 1.4.8's ``conditions.Parent.to_proto`` prints its first value (a stray debug print)
+    every time a trial with a conditional parameter crosses the chief/worker wire; the same method
+    without the print. Idempotent."""
+    from keras_tuner.src import protos
+    from keras_tuner.src.engine import conditions
+
+    if getattr(conditions.Parent.to_proto, "kftune_quiet", False):
+        return
+
+    def to_proto(self: Any) -> Any:
+        proto = protos.get_proto()
+        first = self.values[0]
+        kind = "string_value" if isinstance(first, str) else "boolean_value" if isinstance(first, bool) else (
+            "int_value" if isinstance(first, int) else "float_value")
+        values = [proto.Value(**{kind: v}) for v in self.values]
+        return proto.Condition(parent=proto.Condition.Parent(name=self.name, values=values))
+
+    to_proto.kftune_quiet = True  # type: ignore[attr-defined]
+    conditions.Parent.to_proto = to_proto
 
 
 def client_timeout() -> float:

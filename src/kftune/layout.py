@@ -20,12 +20,14 @@ RESULT_FILES = (BEST_HYPERPARAMETERS, BEST_MODEL, TRIALS, REPORT, RUN_RECORD, SP
 STATE_DIR = "state"
 STATE_FILE = "kftune_state.json"  # spec hash, fingerprint and search seed: what a resume must match
 EVENTS_FILE = "kftune_events.jsonl"  # trial start/end events with wall times
+TRIAL_LOG = "kftune_trials.log"  # the full traceback of every failed trial (the console shows one line)
 ORACLE_FILE = "oracle.json"  # keras-tuner's oracle state: the commit point of a trial
 BEST_MODEL_STATE = "best_model.keras"  # the best trial's model so far
 BEST_MODEL_PENDING = "best_model.pending.keras"  # a trial's model before the oracle has recorded the trial
 BEST_MODEL_INFO = "best_model.json"  # which trial BEST_MODEL_STATE belongs to
 TRIAL_WEIGHTS = "kftune.weights.h5"  # Hyperband: the weights a promoted trial continues from
 MODELS_DIR = "models"  # distributed: workers' candidate models, one per trial that beat the best
+CHIEF_FILE = "chief.json"  # distributed, store rendezvous: where the chief serves the oracle
 
 LOCK_NAME = ".kftune.lock"  # lives only in the store
 

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from kftune.data.files import _read_file, _unsupported_scheme, data_format
-from kftune.errors import DataError
+from kftune.errors import DataError, one_line
 
 #: Integer labels with at most this many distinct values mean classification; more mean regression.
 MAX_CLASSES = 50
@@ -199,10 +199,13 @@ def _encode_labels(
 # --------------------------------------------------------------------------- public
 
 
-def check_data_files(data_spec) -> None:
-    """Existence and format of ``data.train`` / ``data.validation`` only: cheap, no TensorFlow.
+def check_data_files(data_spec, *, deep: bool = False, client: Any = None) -> None:
+    """Existence and format of ``data.train`` / ``data.validation``: cheap, no TensorFlow.
 
-    ``gs://`` objects are not contacted here (the run fetches them); their extension is still checked.
+    With ``deep`` (``kftune validate``): a ``gs://`` object must exist (asked of the store, not
+    downloaded), a scheme kftune cannot read is refused, and for a local file the label column and
+    feature columns (csv/parquet header) or arrays (npz index) must be in it — the data is not read.
+    Without it, ``gs://`` objects are not contacted (the run fetches them).
     """
     from kftune.storage.base import is_remote  # lazy: keeps `import kftune.data` light
 
@@ -215,13 +218,69 @@ def check_data_files(data_spec) -> None:
             data_format(uri)
         except DataError as e:
             raise DataError(f"data.{field_name}: {e}") from None
-        if is_remote(uri) or _unsupported_scheme(uri):
-            continue  # not contacted here; load_dataset fetches gs:// and names a scheme it refuses
+        if _unsupported_scheme(uri):
+            if deep:
+                raise DataError(f"data.{field_name}: {uri}: unsupported URI scheme (use a local path or gs://)")
+            continue  # load_dataset names a scheme it refuses
+        if is_remote(uri):
+            if deep:
+                _check_remote(field_name, uri, client)
+            continue
         path = Path(uri[len("file://"):] if uri.startswith("file://") else uri)
-        if not path.exists():
+        try:
+            exists, is_dir = path.exists(), path.is_dir()
+        except (OSError, ValueError) as e:  # a name too long, a NUL byte
+            raise DataError(f"data.{field_name}: cannot use {uri[:80]!r} as a file name ({one_line(e)})") from None
+        if not exists:
             raise DataError(f"data.{field_name}: data file not found: {uri}")
-        if path.is_dir():
+        if is_dir:
             raise DataError(f"data.{field_name}: {uri} is a directory, expected a data file")
+        if deep:
+            _check_names(field_name, uri, path, data_spec)
+
+
+def _check_remote(field_name: str, uri: str, client: Any) -> None:
+    from kftune.storage import uri_exists
+    from kftune.storage.base import split_gs_uri
+
+    try:
+        _, key = split_gs_uri(uri)
+    except Exception as e:
+        raise DataError(f"data.{field_name}: {e}") from None
+    if not key or key.endswith("/"):
+        raise DataError(f"data.{field_name}: {uri}: expected a gs:// URI naming an object, not a bucket or folder")
+    if not uri_exists(uri, client=client):
+        raise DataError(f"data.{field_name}: data file not found: {uri}")
+
+
+def _check_names(field_name: str, uri: str, path: Path, data_spec: Any) -> None:
+    """The label and features the spec names are in the file's header / npz index."""
+    from kftune.data.files import read_names
+
+    names = read_names(uri, path)
+    label = getattr(data_spec, "label", None)
+    features = _features_arg(data_spec)
+    if data_format(uri) == "npz":
+        wanted = features if isinstance(features, str) else (features[0] if isinstance(features, list) and len(features) == 1 else None)
+        if features is not None and wanted is None:
+            raise DataError(f"data.features: for npz data, name one array (got {features!r})")
+        for what, name in (("features", wanted or "x"), ("label", label or "y")):
+            if name not in names:
+                field = "data.features" if what == "features" else "data.label"
+                raise DataError(f"{field}: {what} array {name!r} not found in {uri} (arrays: {', '.join(sorted(names)) or 'none'})")
+        return
+    if label is None:
+        raise DataError(f"data.label: required for csv/parquet data (name the label column of {uri})")
+    if label not in names:
+        raise DataError(f"data.label: label column {label!r} not found in {uri} (columns: {_preview(names)})")
+    cols = [] if features is None else [features] if isinstance(features, str) else [str(c) for c in features]
+    for col in cols:
+        if col not in names:
+            raise DataError(f"data.features: feature column {col!r} not found in {uri} (columns: {_preview(names)})")
+    if label in cols:
+        raise DataError(f"data.features: the label column {label!r} is also listed as a feature")
+    if features is None and len(names) < 2:
+        raise DataError(f"data.label: {uri} has no feature columns besides the label {label!r}")
 
 
 def load_dataset(data_spec, seed: int | None = None) -> Dataset:

@@ -126,3 +126,24 @@ def _read_npz(uri: str, path: Path) -> dict[str, np.ndarray]:
         raise DataError(f"{uri}: cannot read npz (object arrays are not allowed): {one_line(e)}") from None
     except Exception as e:
         raise DataError(f"{uri}: cannot read npz: {one_line(e)}") from None
+
+
+def read_names(uri: str, path: Path) -> list[str]:
+    """The column names (csv/parquet: the header or the schema) or array names (npz: the zip index) of
+    a local data file, without reading its data. DataError naming the file when it cannot be read."""
+    fmt = data_format(uri)
+    try:
+        if fmt == "npz":
+            with np.load(path, allow_pickle=False) as z:
+                return list(z.files)
+        if fmt == "parquet":
+            import pyarrow.parquet as pq
+
+            return [str(n) for n in pq.read_schema(path).names]
+        import pandas as pd
+
+        return [str(c) for c in pd.read_csv(path, nrows=0).columns]
+    except Exception as e:  # empty file, not a zip, a broken header: one line naming the file
+        if type(e).__name__ == "EmptyDataError":
+            raise DataError(f"{uri}: the file is empty") from None
+        raise DataError(f"{uri}: cannot read {fmt}: {one_line(e)}") from None

@@ -16,18 +16,32 @@ Keras is imported inside the builders only.
 """
 
 from kftune.hypermodels.builtin import BUILTINS, DEFAULTS, OPTIMIZERS, cnn_classifier, mlp_classifier, mlp_regressor
-from kftune.hypermodels.refs import BINDABLE, bind_model, check_model_ref, normalization_stats, resolve_model
+from kftune.hypermodels.probe import BuildReport, probe_build, refuse_problems
+from kftune.hypermodels.refs import (
+    BINDABLE,
+    bind_model,
+    check_model_ref,
+    check_signature,
+    function_name,
+    normalization_stats,
+    resolve_model,
+)
 
 __all__ = [
     "BINDABLE",
     "BUILTINS",
+    "BuildReport",
     "DEFAULTS",
     "OPTIMIZERS",
     "bind_model",
     "check_model_ref",
+    "check_signature",
     "cnn_classifier",
+    "function_name",
     "mlp_classifier",
     "mlp_regressor",
     "normalization_stats",
+    "probe_build",
+    "refuse_problems",
     "resolve_model",
 ]

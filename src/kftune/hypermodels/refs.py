@@ -22,7 +22,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from kftune.errors import DataError, ModelRefError, one_line
+from kftune.errors import DataError, ModelBuildError, ModelRefError, one_line
 from kftune.hypermodels.builtin import BUILTINS
 
 #: The module users' specs name the built-ins by (``kftune.hypermodels:mlp_classifier``).
@@ -58,10 +58,14 @@ def _is_file_ref(target: str) -> bool:
 
 
 def _file_path(ref: str, target: str) -> Path:
-    path = Path(target).expanduser()
-    if not path.is_absolute():
-        path = Path.cwd() / path
-    if not path.is_file():
+    try:
+        path = Path(target).expanduser()
+        if not path.is_absolute():
+            path = Path.cwd() / path
+        found = path.is_file()
+    except (OSError, ValueError, RuntimeError) as e:  # a name too long, a NUL byte, an unknown ~user
+        raise ModelRefError(f"model reference {ref[:80]!r}: cannot use it as a file name ({one_line(e)})") from None
+    if not found:
         raise ModelRefError(f"model reference {ref!r}: file not found: {path}")
     return path.resolve()
 
@@ -140,6 +144,66 @@ def resolve_model(ref: str) -> Callable:
     return _getattr_chain(ref, _import_module(ref, target), attr, f"module {target!r}")
 
 
+def function_name(fn: Callable, ref: str) -> str:
+    """How messages name the model function: the spec's own reference (``path/model.py:build_model``)."""
+    return str(ref).strip() or getattr(fn, "__name__", repr(fn))
+
+
+def _signature_problem(params: list[tuple[str, str, bool]], fname: str) -> str | None:
+    """Why ``fname`` cannot be called as ``fname(hp, **data keywords)``; params are (name, kind, has_default)."""
+    positional = [p for p in params if p[1] in ("posonly", "positional")]
+    if not positional and not any(p[1] == "varargs" for p in params):
+        return f"{fname}() takes no argument, but kftune calls it as {fname}(hp): add the hp parameter"
+    for name, kind, has_default in positional[1:] + [p for p in params if p[1] == "kwonly"]:
+        if has_default or (kind != "posonly" and name in BINDABLE):
+            continue
+        return (
+            f"{fname}() needs an argument {name!r} that kftune does not supply (it passes hp and, by keyword "
+            f"when named, {', '.join(BINDABLE)}): give {name!r} a default"
+        )
+    return None
+
+
+def check_signature(fn: Callable, ref: str) -> None:
+    """ModelBuildError when the resolved model function cannot be called as ``fn(hp)`` (whatever the values)."""
+    if inspect.isclass(fn):
+        return
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return
+    kinds = {
+        inspect.Parameter.POSITIONAL_ONLY: "posonly",
+        inspect.Parameter.POSITIONAL_OR_KEYWORD: "positional",
+        inspect.Parameter.VAR_POSITIONAL: "varargs",
+        inspect.Parameter.KEYWORD_ONLY: "kwonly",
+        inspect.Parameter.VAR_KEYWORD: "varkw",
+    }
+    params = [(n, kinds[p.kind], p.default is not inspect.Parameter.empty) for n, p in sig.parameters.items()]
+    problem = _signature_problem(params, getattr(fn, "__name__", "build_model"))
+    if problem:
+        raise ModelBuildError(f"model {function_name(fn, ref)}: {problem}")
+
+
+def _static_signature(ref: str, tree: ast.Module, head: str) -> None:
+    """The same check as :func:`check_signature` on the parsed file (nothing is executed)."""
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == head:
+            a = node.args
+            positional = [*a.posonlyargs, *a.args]
+            n_defaults = len(a.defaults)
+            params = [
+                (arg.arg, "posonly" if i < len(a.posonlyargs) else "positional", i >= len(positional) - n_defaults)
+                for i, arg in enumerate(positional)
+            ]
+            if a.vararg is not None:
+                params.append((a.vararg.arg, "varargs", True))
+            params += [(arg.arg, "kwonly", d is not None) for arg, d in zip(a.kwonlyargs, a.kw_defaults)]
+            problem = _signature_problem(params, node.name)
+            if problem:
+                raise ModelBuildError(f"model {ref}: {problem}")
+
+
 def check_model_ref(ref: str) -> None:
     """Check ``ref`` without running user code (no TensorFlow import): the file or module exists
     and defines ``fn`` at top level (def, class, assignment or import). Raises ModelRefError.
@@ -153,7 +217,7 @@ def check_model_ref(ref: str) -> None:
         where = str(path)
     else:
         if target in sys.modules:
-            _getattr_chain(ref, sys.modules[target], attr, f"module {target!r}")
+            check_signature(_getattr_chain(ref, sys.modules[target], attr, f"module {target!r}"), ref)
             return
         try:
             spec = importlib.util.find_spec(target)
@@ -177,6 +241,8 @@ def check_model_ref(ref: str) -> None:
         raise ModelRefError(f"model reference {ref!r}: {path} has a syntax error at line {e.lineno}: {e.msg}") from None
     if head not in _top_level_names(tree):
         raise ModelRefError(f"model reference {ref!r}: {where} has no attribute {head!r}")
+    if head == attr:
+        _static_signature(ref, tree, head)
 
 
 def _top_level_names(tree: ast.Module) -> set[str]:

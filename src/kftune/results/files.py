@@ -13,11 +13,13 @@ import json
 import math
 import os
 import platform
+import sys
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from kftune.search.earlystop import epochs_reached
 from kftune.search.trials import trial_status
 
 
@@ -51,6 +53,7 @@ class TrialRow:
     seconds: float | None
     values: dict[str, Any]
     best_so_far: float | None = None
+    epochs: int | None = None  # epochs trained, when reported per epoch (tuner.early_stopping)
 
 
 @dataclass
@@ -68,15 +71,17 @@ class TrialTable:
         for number, trial_id in enumerate(oracle.start_order, start=1):
             trial = oracle.trials[trial_id]
             status = trial_status(trial)
-            score = _finite(trial.score) if status == "COMPLETED" else None
-            if score is not None and (best is None or (score > best if direction == "max" else score < best)):
+            # STOPPED: stopped early across trials (tuner.early_stopping); its objective is the value reached
+            score = _finite(trial.score) if status in ("COMPLETED", "STOPPED") else None
+            if status == "COMPLETED" and score is not None and (best is None or (score > best if direction == "max" else score < best)):
                 best = score
             values = {k: v for k, v in trial.hyperparameters.values.items() if not k.startswith("tuner/")}
             for name in values:
                 if name not in table.names:
                     table.names.append(name)
             table.rows.append(
-                TrialRow(number, trial_id, status, score, seconds.get(trial_id), values, best_so_far=best)
+                TrialRow(number, trial_id, status, score, seconds.get(trial_id), values, best_so_far=best,
+                         epochs=epochs_reached(trial))
             )
         return table
 
@@ -91,7 +96,9 @@ class TrialTable:
     def to_csv(self) -> str:
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow(["number", "trial_id", "status", "objective", "best_so_far", "seconds", *self.names])
+        epochs = any(r.epochs is not None for r in self.rows)  # an "epochs" column only with early stopping
+        writer.writerow(["number", "trial_id", "status", "objective", "best_so_far", "seconds",
+                         *(["epochs"] if epochs else []), *self.names])
         for r in self.rows:
             writer.writerow(
                 [
@@ -101,6 +108,7 @@ class TrialTable:
                     "" if r.objective is None else repr(r.objective),
                     "" if r.best_so_far is None else repr(r.best_so_far),
                     "" if r.seconds is None else f"{r.seconds:.3f}",
+                    *([("" if r.epochs is None else r.epochs)] if epochs else []),
                     *("" if r.values.get(n) is None else r.values[n] for n in self.names),
                 ]
             )
@@ -129,13 +137,17 @@ def versions() -> dict[str, str | None]:
             return None
 
     tf = version("tensorflow") or version("tensorflow-cpu")
+    keras = sys.modules.get("keras")  # the backend Keras actually loaded, when it is loaded
+    backend = keras.config.backend() if keras is not None else os.environ.get("KERAS_BACKEND", "tensorflow")
+    backend_dists = {"tensorflow": ("tensorflow", "tensorflow-cpu"), "jax": ("jax",), "torch": ("torch",)}
     return {
         "kftune": version("kftune"),
         "python": platform.python_version(),
         "tensorflow": tf,
         "keras": version("keras"),
         "keras_tuner": version("keras-tuner"),
-        "keras_backend": os.environ.get("KERAS_BACKEND", "tensorflow"),
+        "keras_backend": backend,
+        "keras_backend_version": next(filter(None, map(version, backend_dists.get(backend, (backend,)))), None),
     }
 
 

@@ -1,27 +1,34 @@
 """The run report: one self-contained HTML page written next to the other outputs.
 
 Why self-contained: the report is opened from a bucket, a KFP artifact viewer or a laptop with no
-network, so CSS is inline and the plot is a base64 PNG (matplotlib, Agg backend, imported lazily).
-It reads only files of the output folder (``trials.csv``, ``best_hyperparameters.json``,
-``run.json``), so ``kftune report RUN_DIR`` can rebuild it at any time, and it copes with missing
-files, failed trials (empty objective) and runs with no completed trial.
+network, so CSS is inline and every plot is a base64 PNG (kftune.results.plots: matplotlib, Agg
+backend, imported lazily). It reads only files of the output folder (``trials.csv``,
+``best_hyperparameters.json``, ``run.json`` and keras-tuner's ``state/trial_*/trial.json`` for
+per-epoch histories and failure messages), so ``kftune report RUN_DIR`` can rebuild it at any time,
+and it copes with missing files, failed trials (empty objective) and runs with no completed trial.
+
+Sections (anchors: Optuna's visualizations, W&B sweeps): optimization history with best so far,
+parameter importances, parallel coordinates, a slice plot per parameter, learning curves per trial,
+best hyperparameters, top trials, failed trials with their reason, run facts. A trial is named by
+its ``number`` (1-based, in start order: trials.csv's first column) everywhere; keras-tuner's own
+trial id is shown beside it as ``id``.
 """
 
 from __future__ import annotations
 
-import base64
 import csv
 import html
-import io
 import json
 import math
 from pathlib import Path
 from typing import Any
 
+from kftune import layout
 from kftune.layout import BEST_HYPERPARAMETERS, REPORT, RUN_RECORD, SPEC, TRIALS
+from kftune.results import plots
 
-__all__ = ["write_report", "render_report", "read_trials", "top_trials"]
-_FIXED_COLUMNS = ("number", "trial_id", "status", "objective", "best_so_far", "seconds")
+__all__ = ["write_report", "render_report", "read_trials", "read_trial_records", "top_trials"]
+_FIXED_COLUMNS = ("number", "trial_id", "status", "objective", "best_so_far", "seconds", "epochs")
 
 _CSS = """
 body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:2rem auto;max-width:1100px;
@@ -101,63 +108,37 @@ def _metric(best: dict, run: dict) -> str:
 
 def top_trials(rows: list[dict[str, Any]], direction: str, k: int = 10) -> list[dict[str, Any]]:
     """Completed trials with an objective, best first (``direction`` "max" or "min"), at most k."""
-    done = [r for r in rows if r["status"] == "COMPLETED" and r["objective"] is not None]
+    done = plots.scored(rows)
     done.sort(key=lambda r: (-r["objective"] if direction == "max" else r["objective"], r["number"]))
     return done[:k]
 
 
-def _best_so_far(rows: list[dict[str, Any]], direction: str) -> list[float | None]:
-    best: float | None = None
-    curve = []
-    for r in rows:
-        v = r["objective"] if r["status"] == "COMPLETED" else None
-        if v is not None and (best is None or (v > best if direction == "max" else v < best)):
-            best = v
-        curve.append(best)
-    return curve
+def read_trial_records(run_dir: Path) -> dict[str, dict[str, Any]]:
+    """keras-tuner's ``state/trial_*/trial.json`` by trial id: ``curves`` (metric -> [(epoch, value)])
+    and ``message`` (why a trial failed). Missing or unreadable files are skipped."""
+    records: dict[str, dict[str, Any]] = {}
+    for path in sorted((Path(run_dir) / layout.STATE_DIR).glob("trial_*/trial.json")):
+        data = _load_json(path)
+        if not data.get("trial_id"):
+            continue
+        metrics = ((data.get("metrics") or {}).get("metrics") or {}) if isinstance(data.get("metrics"), dict) else {}
+        curves: dict[str, list[tuple[int, float]]] = {}
+        for name, history in metrics.items():
+            points = []
+            for obs in (history or {}).get("observations", []) if isinstance(history, dict) else []:
+                value = obs.get("value")
+                value = value[0] if isinstance(value, list) and value else value
+                if _num(value) is not None and isinstance(obs.get("step"), int):
+                    points.append((obs["step"], float(value)))
+            curves[name] = sorted(points)
+        records[str(data["trial_id"])] = {"curves": curves, "message": data.get("message") or ""}
+    return records
 
 
-# --------------------------------------------------------------------------- plot
-
-
-def _plot_png(rows: list[dict[str, Any]], direction: str, metric: str) -> str | None:
-    """Base64 PNG: objective per trial (dots), failed trials (x on the axis), best-so-far (step)."""
-    if not rows:
-        return None
-    import matplotlib
-
-    matplotlib.use("Agg", force=True)
-    from matplotlib.figure import Figure  # no pyplot: no global state, no GUI backend
-
-    rows = sorted(rows, key=lambda r: r["number"])
-    curve = _best_so_far(rows, direction)
-    ok = [(r["number"], r["objective"]) for r in rows if r["status"] == "COMPLETED" and r["objective"] is not None]
-    bad = [r["number"] for r in rows if not (r["status"] == "COMPLETED" and r["objective"] is not None)]
-
-    fig = Figure(figsize=(8, 3.6), dpi=100)
-    ax = fig.add_subplot(1, 1, 1)
-    if ok:
-        ax.scatter([n for n, _ in ok], [v for _, v in ok], s=28, color="#0969da", label="trial objective", zorder=3)
-    xs = [r["number"] for r, c in zip(rows, curve) if c is not None]
-    ys = [c for c in curve if c is not None]
-    if xs:
-        ax.step(xs, ys, where="post", color="#1a7f37", linewidth=2, label=f"best so far ({direction})")
-    if bad:
-        y0 = min(ys) if ys else 0.0
-        ax.scatter(bad, [y0] * len(bad), marker="x", s=40, color="#cf222e", label="failed / no objective", zorder=3)
-    vals = [v for _, v in ok]
-    if vals and min(vals) > 0 and max(vals) / min(vals) > 1e3:  # a diverged trial would flatten the rest
-        ax.set_yscale("log")
-    ax.set_xlabel("trial")
-    ax.set_ylabel(metric)
-    ax.grid(True, alpha=0.3)
-    if len(rows) <= 30:
-        ax.set_xticks([r["number"] for r in rows])
-    ax.legend(loc="best", fontsize=8)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    return base64.b64encode(buf.getvalue()).decode("ascii")
+def _reason(message: str) -> str:
+    """The last meaningful line of keras-tuner's failure message (often a whole traceback)."""
+    lines = [line.strip() for line in str(message or "").splitlines() if line.strip()]
+    return lines[-1][:300] if lines else "no reason recorded"
 
 
 # --------------------------------------------------------------------------- html
@@ -204,8 +185,8 @@ def render_report(run_dir: str | Path, *, top_k: int = 10) -> str:
     rows, hp_names = read_trials(run_dir / TRIALS)
     direction, metric = _direction(best, run), _metric(best, run)
 
-    completed = [r for r in rows if r["status"] == "COMPLETED" and r["objective"] is not None]
-    failed = [r for r in rows if r["status"] != "COMPLETED"]
+    completed = plots.scored(rows)
+    failed = [r for r in rows if r["status"] not in plots.SCORED and r["status"] != "STOPPED"]
     trials_info = run.get("trials") if isinstance(run.get("trials"), dict) else {}
     best_value = (best.get("objective") or {}).get("value") if isinstance(best.get("objective"), dict) else None
     if best_value is None and completed:
@@ -225,16 +206,20 @@ def render_report(run_dir: str | Path, *, top_k: int = 10) -> str:
         _card(trials_info.get("completed", len(completed)), "trials completed"),
         _card(trials_info.get("failed", len(failed)), "trials failed"),
         _card(trials_info.get("resumed", 0), "trials resumed"),
-        _card(best.get("trial_id"), "best trial"),
+        _card(_number_of(rows, best.get("trial_id")), "best trial"),
         "</div>",
     ]
 
-    parts.append("<h2>Objective per trial</h2>")
-    png = _plot_png(rows, direction, metric)
+    records = read_trial_records(run_dir)
+    number_of = {str(r.get("trial_id")): r["number"] for r in rows}
+    best_number = number_of.get(str(best.get("trial_id")))
+    parts.append("<h2 id='history'>Optimization history</h2>")
+    png = plots.history_png(rows, direction, metric)
     if png:
-        parts.append(f'<img alt="objective per trial and best so far" src="data:image/png;base64,{png}">')
+        parts.append(_img(png, "objective per trial and best so far"))
     else:
         parts.append("<p class='muted'>No trials recorded yet.</p>")
+    _figures(parts, rows, hp_names, direction, metric, records, number_of, best_number)
 
     parts.append("<h2>Best hyperparameters</h2>")
     values = best.get("values") if isinstance(best.get("values"), dict) else {}
@@ -246,7 +231,7 @@ def render_report(run_dir: str | Path, *, top_k: int = 10) -> str:
     parts.append(f"<h2>Top trials (of {len(completed)} completed)</h2>")
     top = top_trials(rows, direction, top_k)
     if top:
-        headers = ["rank", "trial", "trial_id", metric, "seconds"] + hp_names
+        headers = ["rank", "trial", "id", metric, "seconds"] + hp_names
         table_rows = [
             [i, r["number"], r.get("trial_id"), r["objective"], r["seconds"]] + [r.get(h) for h in hp_names]
             for i, r in enumerate(top, start=1)
@@ -260,14 +245,23 @@ def render_report(run_dir: str | Path, *, top_k: int = 10) -> str:
 
     if failed:
         parts.append(f"<h2 class='failed'>Failed trials ({len(failed)})</h2>")
-        parts.append(_table(["trial", "trial_id", "status", "seconds"],
-                            [[r["number"], r.get("trial_id"), r["status"], r["seconds"]] for r in failed],
+        parts.append(_table(["trial", "id", "status", "seconds", "reason"],
+                            [[r["number"], r.get("trial_id"), r["status"], r["seconds"],
+                              _reason(records.get(str(r.get("trial_id")), {}).get("message", ""))] for r in failed],
                             numeric={0, 3}))
+    stopped = [r for r in rows if r["status"] == "STOPPED"]
+    if stopped:  # early stopping across trials: kept in the search, with the value and epoch reached
+        parts.append(f"<h2>Stopped early ({len(stopped)})</h2>")
+        parts.append(_table(["trial", "id", "status", "objective", "epochs", "seconds"],
+                            [[r["number"], r.get("trial_id"), r["status"], r["objective"],
+                              r.get("epochs", ""), r["seconds"]] for r in stopped],
+                            numeric={0, 3, 4, 5}))
 
     parts.append("<h2>Run</h2>")
     facts = []
     for key, label in (("name", "name"), ("kftune_version", "kftune"), ("kftune", "kftune"), ("python", "Python"), ("tensorflow", "TensorFlow"),
-                       ("keras", "Keras"), ("keras_backend", "Keras backend"), ("keras_tuner", "keras-tuner"),
+                       ("keras", "Keras"), ("keras_backend", "Keras backend"),
+                       ("keras_backend_version", "backend version"), ("keras_tuner", "keras-tuner"),
                        ("algorithm", "algorithm"), ("spec_hash", "spec hash"), ("output", "output"),
                        ("seeds", "seeds"), ("started_at", "started"), ("ended_at", "ended"),
                        ("stopped_because", "stopped because"), ("undeclared_hyperparameters",
@@ -283,9 +277,48 @@ def render_report(run_dir: str | Path, *, top_k: int = 10) -> str:
         parts.append(_table(["uri", "sha256", "bytes"],
                             [[d.get("uri"), d.get("sha256"), d.get("bytes")] for d in data if isinstance(d, dict)],
                             numeric={2}))
-    parts.append("<p class='muted'>Generated by kftune from trials.csv, best_hyperparameters.json and run.json.</p>")
+    parts.append("<p class='muted'>Generated by kftune from trials.csv, best_hyperparameters.json, run.json and "
+                 "state/trial_*/trial.json. Trials are numbered in start order, as in trials.csv.</p>")
     parts.append("</body></html>")
     return "\n".join(parts)
+
+
+def _img(png: str, alt: str) -> str:
+    return f'<img alt="{_e(alt)}" src="data:image/png;base64,{png}">'
+
+
+def _number_of(rows: list[dict[str, Any]], trial_id: Any) -> Any:
+    for r in rows:
+        if trial_id is not None and str(r.get("trial_id")) == str(trial_id):
+            return r["number"]
+    return None
+
+
+def _figures(parts: list[str], rows: list[dict[str, Any]], names: list[str], direction: str, metric: str,
+             records: dict[str, dict[str, Any]], number_of: dict[str, int], best_number: int | None) -> None:
+    """Importances, parallel coordinates, slices, learning curves: each section, or why it is empty."""
+    imp = plots.importances(rows, names)
+    parts.append("<h2 id='importance'>Parameter importances</h2>")
+    if imp:
+        parts.append("<p class='muted'>Share of the objective's variance each parameter explains on its own "
+                     "(numbers in quartile bins); a first look, not a causal claim.</p>")
+        parts.append(_img(plots.importance_png(imp), "parameter importances"))
+    else:
+        parts.append("<p class='muted'>Needs at least 3 completed trials.</p>")
+    for anchor, title, png in (
+        ("parallel", "Parallel coordinates", plots.parallel_png(rows, names, direction, metric)),
+        ("slices", "Slice plots", plots.slices_png(rows, names, metric)),
+    ):
+        parts.append(f"<h2 id='{anchor}'>{title}</h2>")
+        parts.append(_img(png, title.lower()) if png else "<p class='muted'>Needs completed trials with parameters.</p>")
+    curves = {number_of[tid]: rec["curves"].get(metric, []) for tid, rec in records.items() if tid in number_of}
+    parts.append("<h2 id='curves'>Learning curves</h2>")
+    png = plots.curves_png(curves, metric, best_number)
+    if png:
+        parts.append(_img(png, f"{metric} per epoch, one line per trial"))
+    else:
+        parts.append(f"<p class='muted'>No per-epoch history of {_e(metric)} in this run's state "
+                     "(keras-tuner's trial.json holds one value per trial here).</p>")
 
 
 def write_report(run_dir: str | Path, *, top_k: int = 10) -> Path:

@@ -10,6 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Protocol
 
+from kftune import kt_compat
+
 if TYPE_CHECKING:
     from kftune.run.location import RunLocation
     from kftune.run.record import RunRecord, TuningResult
@@ -54,6 +56,7 @@ class SingleProcess:
         pass
 
     def tuner_ready(self, run: RunRecord, oracle: Any) -> None:
+        kt_compat.repair_reloaded(oracle)
         run.reconcile_best_model(oracle)
 
     def search(self, tuner: Any, search: Callable[..., None], *args: Any, **kwargs: Any) -> None:

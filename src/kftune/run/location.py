@@ -27,6 +27,51 @@ def is_remote(uri: str) -> bool:
     return "://" in uri and not uri.startswith("file://")
 
 
+def check_local_dir(path: Path, what: str) -> None:
+    """PathError (one line, exit 2) unless ``path`` is, or can be made, a folder kftune can write.
+
+    Checked before any work: a parent that is a regular file, a folder that cannot be created, one
+    that cannot be written (tried with a real file: permission bits say nothing for root or a
+    read-only mount)."""
+    import tempfile
+
+    from kftune.errors import PathError
+
+    try:
+        for parent in [path, *path.parents]:
+            if parent.exists() or parent.is_symlink():
+                if not parent.is_dir():
+                    kind = "a file" if parent.is_file() else "not a folder"
+                    where = f"is {kind}" if parent == path else f"is below {parent}, which is {kind}"
+                    raise PathError(f"{what} {path}: {where}; give a folder")
+                break
+    except (OSError, ValueError) as exc:  # a name too long, a NUL byte
+        if isinstance(exc, PathError):
+            raise
+        raise PathError(f"{what} {str(path)[:80]!r}: cannot use it as a folder name ({exc})") from None
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".kftune-write-check-"):
+            pass
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise PathError(f"{what} {path}: cannot create or write this folder ({reason})") from None
+
+
+def check_output(uri: str, workdir: str | os.PathLike[str] | None = None) -> None:
+    """Whether a run can live at ``uri`` (with ``workdir`` for a remote one): PathError otherwise."""
+    from kftune.errors import PathError
+    from kftune.spec import output_uri_problem
+
+    problem = output_uri_problem(str(uri))
+    if problem:
+        raise PathError(f"--output {uri}: {problem}")
+    if workdir is not None:
+        check_local_dir(Path(workdir), "--workdir")
+    if not is_remote(str(uri)):
+        check_local_dir(Path(str(uri).removeprefix("file://")), "--output")
+
+
 def default_workdir(uri: str) -> Path:
     cache = Path(os.environ.get("KFTUNE_CACHE_DIR", Path.home() / ".cache" / "kftune"))
     digest = hashlib.sha256(uri.encode()).hexdigest()[:16]
@@ -37,6 +82,7 @@ class RunLocation:
     """A run's folder: ``local_dir`` always; a store + sync when ``uri`` is remote."""
 
     def __init__(self, uri: str, workdir: str | os.PathLike[str] | None = None, client: Any = None) -> None:
+        check_output(uri, workdir)
         self.uri = uri.rstrip("/") if is_remote(uri) else uri
         self.remote = is_remote(uri)
         if self.remote:
@@ -52,7 +98,7 @@ class RunLocation:
             self.local_dir = Path(path)
             self.store = open_store(str(self.local_dir))
             self.sync = None
-        self.local_dir.mkdir(parents=True, exist_ok=True)
+        check_local_dir(self.local_dir, "--workdir" if self.remote else "--output")
         self.last_sync: Any = None
 
     @property

@@ -38,6 +38,7 @@ class TuningResult:
     spec_hash: str
     stopped_because: str
     files: dict[str, Path] = field(default_factory=dict)
+    best_trial_number: int | None = None  # the best trial's number in trials.csv and the report
 
 
 def sync_facts(stats: Any) -> Any:
@@ -83,6 +84,7 @@ class RunRecord:
         self.undeclared: dict[str, Any] = {}
         self.warm_record: dict[str, Any] | None = None
         self.extra_record: Callable[[], dict[str, Any]] | None = None  # e.g. the chief's distributed facts
+        self.failures: dict[str, str] = {}  # trial id -> the one-line reason of a trial that failed here
 
     # ------------------------------------------------------------------ facts
     def better(self, value: float | None, than: float | None) -> bool:
@@ -145,6 +147,59 @@ class RunRecord:
             self.lock.refresh()
         if self.progress is not None:
             self.progress(self, oracle, trial_id, status, score)
+
+    def trial_failed(self, trial_id: str, exc: BaseException) -> str:
+        """Record why a trial failed: the full traceback appended to the trial log, one line returned."""
+        import traceback
+
+        from kftune.errors import one_line
+
+        text = str(exc).strip().splitlines()
+        is_kt = type(exc).__module__.startswith("keras_tuner")  # FailedTrialError: its own words are the reason
+        reason = (text[0] if text else type(exc).__name__) if is_kt else one_line(exc)
+        reason = reason if len(reason) <= 300 else reason[:297] + "..."
+        self.failures[trial_id] = reason
+        try:
+            self.state_dir.mkdir(parents=True, exist_ok=True)
+            with (self.state_dir / layout.TRIAL_LOG).open("a", encoding="utf-8") as fh:
+                fh.write(f"=== trial {trial_id} failed at {files.now_iso()}: {reason}\n")
+                fh.write("".join(traceback.format_exception(type(exc), exc, exc.__traceback__)) + "\n")
+        except OSError:
+            pass  # the log is for reading later; a full disk must not turn a failed trial into a crash
+        return reason
+
+    def failure_reason(self, oracle: Any, trial_id: str | None) -> str | None:
+        """The one-line reason a trial failed (here, or on a worker: the oracle keeps the line)."""
+        if trial_id is None:
+            return None
+        if trial_id in self.failures:
+            return self.failures[trial_id]
+        trial = getattr(oracle, "trials", {}).get(trial_id) if hasattr(oracle, "trials") else None
+        lines = [line for line in str(getattr(trial, "message", None) or "").splitlines() if line.strip()]
+        return lines[-1].strip() if lines else None
+
+    def failure_note(self, oracle: Any, trial_id: str | None) -> str:
+        """`` (ValueError: boom)`` for the console's progress line (rich markup escaped); '' if none."""
+        from rich.markup import escape
+
+        reason = self.failure_reason(oracle, trial_id)
+        return f" ({escape(reason)})" if reason else ""
+
+    def no_completed_trial(self, oracle: Any, table: files.TrialTable) -> Any:
+        """NoTrialCompleted when the search has no completed trial (so no best model), else None."""
+        from kftune.errors import NoTrialCompleted
+
+        if table.completed or any(r.objective is not None for r in table.rows):  # a STOPPED trial has a value too
+            return None
+        ended = [t for t in getattr(oracle, "end_order", [])]
+        last = self.failure_reason(oracle, ended[-1]) if ended else None
+        total = len(ended) or len(getattr(oracle, "trials", {}))
+        log = self.state_dir / layout.TRIAL_LOG
+        where = f"; tracebacks in {log}" if log.exists() else ""
+        return NoTrialCompleted(
+            f"0 of {total} trials completed; last failure: {last or 'none recorded'} "
+            f"({self.stopped_because}; results so far are in {self.location.uri}{where})"
+        )
 
     def promote_pending(self, trial_id: str, value: float) -> None:
         os.replace(self.state_dir / layout.BEST_MODEL_PENDING, self.state_dir / layout.BEST_MODEL_STATE)
@@ -279,4 +334,5 @@ class RunRecord:
             spec_hash=self.spec.spec_hash,
             stopped_because=self.stopped_because,
             files={name: out / name for name in layout.RESULT_FILES if (out / name).exists()},
+            best_trial_number=next((r.number for r in table.rows if r.trial_id == best["trial_id"]), None),
         )

@@ -26,9 +26,10 @@ def read_json(path: Path) -> dict[str, Any] | None:
         return None
 
 
-def check_or_init_state(state_dir: Path, spec: TuningSpec, command: str) -> dict[str, Any]:
-    """Refuse to resume a state made by a different search; otherwise return (or create) it."""
-    state_dir.mkdir(parents=True, exist_ok=True)
+def read_state(state_dir: Path, spec: TuningSpec, command: str) -> tuple[dict[str, Any], bool]:
+    """``(state, is_new)``: the saved state when it belongs to this spec (ResumeError when it belongs
+    to another), else a new one in memory. Writes nothing: a run owns its state only once its first
+    trial can start (:func:`commit_state`), so a start-up failure (a bad label) never pins the spec."""
     path = state_dir / STATE_FILE
     state = read_json(path)
     fingerprint = spec.search_fingerprint()
@@ -40,7 +41,7 @@ def check_or_init_state(state_dir: Path, spec: TuningSpec, command: str) -> dict
                 f"{state_dir.parent}: saved state belongs to a different spec (changed: {shown or 'unknown'}); "
                 f"rerun with --fresh to start over, or use another --output"
             )
-        return state
+        return state, False
     seed = spec.tuner.seed if spec.tuner.seed is not None else random.SystemRandom().randrange(2**31)
     state = {
         "spec_hash": spec.spec_hash,
@@ -49,7 +50,20 @@ def check_or_init_state(state_dir: Path, spec: TuningSpec, command: str) -> dict
         "created_at": now_iso(),
         "command": command,
     }
-    write_json(path, state)
+    return state, True
+
+
+def commit_state(state_dir: Path, state: dict[str, Any], is_new: bool) -> None:
+    """Write a new state file (the run now owns its output); a resumed one is already there."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    if is_new or not (state_dir / STATE_FILE).exists():
+        write_json(state_dir / STATE_FILE, state)
+
+
+def check_or_init_state(state_dir: Path, spec: TuningSpec, command: str) -> dict[str, Any]:
+    """Refuse to resume a state made by a different search; otherwise return (or create and write) it."""
+    state, is_new = read_state(state_dir, spec, command)
+    commit_state(state_dir, state, is_new)
     return state
 
 

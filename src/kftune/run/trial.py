@@ -27,11 +27,22 @@ class ObjectiveMissing(Exception):
         self.metric, self.available = metric, available
 
 
+def quiet_trial_tracebacks() -> None:
+    """keras-tuner prints the full traceback of every failed trial (``keras_tuner.src.config.DEBUG``,
+    True in 1.4.8; listed in kt_compat.PRIVATE_TARGETS): kftune shows one line per failed trial and
+    keeps the traceback in the run's trial log (layout.TRIAL_LOG) instead."""
+    import importlib
+
+    importlib.import_module("keras_tuner.src.config").DEBUG = False
+
+
 def make_tuner_class() -> type:
     """Defined lazily so importing kftune never imports keras/TensorFlow."""
     import keras
 
     from kftune.kt_compat import tuner_base
+
+    quiet_trial_tracebacks()
 
     class BestEpoch(keras.callbacks.Callback):
         """Remembers the best epoch's value, logs and weights (in memory: no checkpoint per epoch)."""
@@ -67,9 +78,10 @@ def make_tuner_class() -> type:
             if not isinstance(model, keras.Model):
                 import keras_tuner as kt
 
-                raise kt.errors.FatalTypeError(
-                    f"model: build_model must return a keras.Model, got {type(model).__name__}"
-                )
+                from kftune.errors import ModelBuildError
+
+                message = f"model {self.run.spec.model}: returned {type(model).__name__}, expected a keras.Model"
+                raise kt.errors.FatalTypeError(message) from ModelBuildError(message)
             return model
 
         def build_hypermodel(self, hp: Any) -> Any:
@@ -88,9 +100,21 @@ def make_tuner_class() -> type:
             self.hooks.trial_started(self.run, self.oracle, trial)
 
         def run_trial(self, trial: Any, *args: Any, **kwargs: Any) -> dict[str, float]:
-            return fit_trial(self, trial, BestEpoch)
+            import keras_tuner as kt
+
+            try:
+                return fit_trial(self, trial, BestEpoch)
+            except kt.errors.FatalError:
+                raise
+            except Exception as exc:  # the trial failed: one line for the console, the traceback to the log
+                reason = self.run.trial_failed(trial.trial_id, exc)
+                raise kt.errors.FailedTrialError(reason) from None
 
         def on_trial_end(self, trial: Any) -> None:
+            if getattr(trial, "kftune_stopped_at", None) and trial.status == "COMPLETED":
+                trial.status = "STOPPED"  # stopped early across trials (tuner.early_stopping)
+            if trial.trial_id in self.run.failures and str(getattr(trial.status, "value", trial.status)) == "FAILED":
+                trial.message = self.run.failures[trial.trial_id]  # the oracle keeps the one line, not a traceback
             self.hooks.before_trial_report(self.run, trial)
             super().on_trial_end(trial)  # the oracle records the trial and saves its state
             self.hooks.trial_ended(self.run, self.oracle, trial)
@@ -135,6 +159,13 @@ def fit_trial(tuner: Any, trial: Any, best_epoch_cls: type) -> dict[str, float]:
                     min_delta=es.min_delta,
                 )
             )
+        across = getattr(spec.tuner, "early_stopping", None)
+        reporter = None
+        if across is not None and execution == 0:  # tuner.early_stopping: the oracle may stop this trial
+            from kftune.search.earlystop import epoch_reporter
+
+            reporter = epoch_reporter(tuner.oracle, trial.trial_id, spec.objective.metric)
+            callbacks.append(reporter)
         try:
             history = model.fit(
                 data.x_train,
@@ -147,17 +178,24 @@ def fit_trial(tuner: Any, trial: Any, best_epoch_cls: type) -> dict[str, float]:
                 verbose=spec.training.verbose,
             )
         except ObjectiveMissing as exc:
-            raise kt.errors.FatalError(
+            from kftune.errors import SpecError
+
+            message = (
                 f"objective.metric: '{exc.metric}' is not reported by the model "
                 f"(it reports: {', '.join(exc.available) or 'nothing'})"
-            ) from None
+            )
+            raise kt.errors.FatalError(message) from SpecError(message)
         losses = history.history.get("loss", [])
         if any(not math.isfinite(float(v)) for v in losses) or best.value is None:
             raise kt.errors.FailedTrialError(f"trial {trial.trial_id}: loss or {spec.objective.metric} became NaN/inf")
         values.append(best.value)
+        if reporter is not None and reporter.stopped_at is not None:
+            trial.kftune_stopped_at = reporter.stopped_at  # ends as STOPPED (on_trial_end), no more executions
         logs_per_execution.append(best.logs)
         if best_execution is None or run.better(best.value, best_execution[0]):
             best_execution = (best.value, model, best.weights)
+        if getattr(trial, "kftune_stopped_at", None):
+            break
     if "tuner/epochs" in hp.values and best_execution is not None:
         # Hyperband promotes trials; their successors continue from these weights.
         _, model, weights = best_execution

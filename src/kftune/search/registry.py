@@ -36,7 +36,12 @@ def make_oracle(spec: TuningSpec, hyperparameters: Any, seed: int, warm: WarmSta
     return ORACLES[t.algorithm](spec, common, warm)
 
 
-def _queued(base: type, kwargs: dict[str, Any], warm: WarmStartPlan | None) -> Any:
+def _queued(base: type, kwargs: dict[str, Any], warm: WarmStartPlan | None, spec: TuningSpec | None = None) -> Any:
+    es = getattr(spec.tuner, "early_stopping", None) if spec is not None else None
+    if es is not None:  # tuner.early_stopping: the oracle stops trials that are behind (search.earlystop)
+        from kftune.search.earlystop import Rule, with_early_stopping
+
+        base = with_early_stopping(base, Rule.from_spec(es, max_epochs=spec.training.epochs))
     queued = warm.queued_values if warm is not None else []
     if queued:
         base = with_queue(base)
@@ -51,7 +56,7 @@ def _bayesian(spec: TuningSpec, common: dict[str, Any], warm: WarmStartPlan | No
     priors = warm.prior_observations if warm is not None and spec.warm_start and spec.warm_start.use_as_prior else []
     extra: dict[str, Any] = {"prior_observations": priors} if priors else {}
     kwargs = dict(common, max_trials=t.max_trials, num_initial_points=t.num_initial_points, **extra)
-    return _queued(GPOracle, kwargs, warm)
+    return _queued(GPOracle, kwargs, warm, spec)
 
 
 def _keras_bayesian(spec: TuningSpec, common: dict[str, Any], warm: WarmStartPlan | None) -> Any:
@@ -59,19 +64,19 @@ def _keras_bayesian(spec: TuningSpec, common: dict[str, Any], warm: WarmStartPla
 
     t = spec.tuner
     kwargs = dict(common, max_trials=t.max_trials, num_initial_points=t.num_initial_points, alpha=t.alpha, beta=t.beta)
-    return _queued(kt.oracles.BayesianOptimizationOracle, kwargs, warm)
+    return _queued(kt.oracles.BayesianOptimizationOracle, kwargs, warm, spec)
 
 
 def _random(spec: TuningSpec, common: dict[str, Any], warm: WarmStartPlan | None) -> Any:
     import keras_tuner as kt
 
-    return _queued(kt.oracles.RandomSearchOracle, dict(common, max_trials=spec.tuner.max_trials), warm)
+    return _queued(kt.oracles.RandomSearchOracle, dict(common, max_trials=spec.tuner.max_trials), warm, spec)
 
 
 def _grid(spec: TuningSpec, common: dict[str, Any], warm: WarmStartPlan | None) -> Any:
     import keras_tuner as kt
 
-    return _queued(kt.oracles.GridSearchOracle, dict(common, max_trials=spec.tuner.max_trials), warm)
+    return _queued(kt.oracles.GridSearchOracle, dict(common, max_trials=spec.tuner.max_trials), warm, spec)
 
 
 def _hyperband(spec: TuningSpec, common: dict[str, Any], warm: WarmStartPlan | None) -> Any:

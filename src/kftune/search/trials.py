@@ -8,15 +8,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from kftune.kt_compat import trial_status  # re-exported: one definition
+
 __all__ = ["same_values", "trial_status"]
-
-
-def trial_status(trial: Any) -> str:
-    """A trial's status as a plain string ("COMPLETED", "RUNNING", ...).
-
-    keras-tuner's ``TrialStatus`` values are plain strings; an Enum-valued status is reduced to its
-    ``value`` so that every comparison in kftune is against the same string."""
-    return str(getattr(trial.status, "value", trial.status))
 
 
 def same_values(a: dict[str, Any], b: dict[str, Any]) -> bool:

@@ -38,6 +38,7 @@ from kftune.spec.tuning import (
     WarmStart,
     fingerprint_diff,
     fingerprint_hash,
+    output_uri_problem,
 )
 
 __all__ = [
@@ -70,4 +71,5 @@ __all__ = [
     "fingerprint_hash",
     "json_schema",
     "load_spec",
+    "output_uri_problem",
 ]

@@ -10,17 +10,24 @@ import hashlib
 import json
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import BeforeValidator, Field, field_validator, model_validator
 
-from kftune.spec.params import Parameter, _Strict
+from kftune.spec.params import MAX_CANDIDATES, Bool, Float, Int, Parameter, _Strict
 
 # --------------------------------------------------------------------------- sections
+
+
+def _not_a_bool(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise ValueError("must be 0, 1 or 2, not a boolean")
+    return value
+
 
 
 class DataSpec(_Strict):
     train: str = Field(description="Training data: CSV, Parquet or NPZ; a local path or gs:// URI.")
     validation: str | None = Field(default=None, description="Validation data file; else validation_split is used.")
-    validation_split: float = Field(default=0.2, gt=0, lt=1)
+    validation_split: Float = Field(default=0.2, gt=0, lt=1)
     label: str | None = Field(default=None, description="Label column (csv/parquet) or array (npz, default 'y').")
     features: str | list[str] | None = Field(
         default=None, description="npz: features array name (default 'x'); csv/parquet: columns (default all but label)."
@@ -50,44 +57,61 @@ class Objective(_Strict):
 
 
 class _TunerBase(_Strict):
-    max_trials: int = Field(default=10, ge=1)
-    executions_per_trial: int = Field(default=1, ge=1)
-    seed: int | None = Field(default=None, ge=0, description="Seeds the search and the model weights.")
-    tune_new_entries: bool = Field(
+    max_trials: Int = Field(default=10, ge=1)
+    executions_per_trial: Int = Field(default=1, ge=1)
+    seed: Int | None = Field(default=None, ge=0, le=2**32 - 1, description="Seeds the search and the model weights.")
+    tune_new_entries: Bool = Field(
         default=False, description="Tune names build_model uses but the spec does not declare (else fixed at defaults)."
     )
-    max_consecutive_failed_trials: int = Field(default=3, ge=1)
+    max_consecutive_failed_trials: Int = Field(default=3, ge=1)
+
+
+class TrialEarlyStopping(_Strict):
+    """Stop a running trial after an epoch at which it is clearly behind other trials at the same epoch."""
+
+    rule: Literal["median", "asha"] = Field(
+        default="median",
+        description="median: stop when behind the median of completed trials at that epoch; asha: at epochs "
+        "min_epochs * reduction_factor^k keep only the top 1/reduction_factor of the trials that reached it.",
+    )
+    min_epochs: Int = Field(default=1, ge=1, description="Epochs every trial runs before it can be stopped.")
+    min_trials: Int = Field(default=3, ge=1, description="Other trials that must have reached the epoch first.")
+    reduction_factor: Int = Field(default=3, ge=2, description="asha only: keep the top 1/reduction_factor.")
 
 
 class BayesianTuner(_TunerBase):
     """kftune's Gaussian-process search (ARD Matern kernel, unordered choices, log scales)."""
 
     algorithm: Literal["bayesian"]
-    num_initial_points: int | None = Field(default=None, ge=1)
+    num_initial_points: Int | None = Field(default=None, ge=1)
+    early_stopping: TrialEarlyStopping | None = None
 
 
 class KerasBayesianTuner(_TunerBase):
     """keras-tuner's own BayesianOptimizationOracle, kept selectable for comparison."""
 
     algorithm: Literal["keras_bayesian"]
-    num_initial_points: int | None = Field(default=None, ge=1)
-    alpha: float = Field(default=1e-4, gt=0)
-    beta: float = Field(default=2.6, gt=0)
+    num_initial_points: Int | None = Field(default=None, ge=1)
+    early_stopping: TrialEarlyStopping | None = None
+    alpha: Float = Field(default=1e-4, gt=0)
+    beta: Float = Field(default=2.6, gt=0)
 
 
 class RandomTuner(_TunerBase):
     algorithm: Literal["random"]
+    early_stopping: TrialEarlyStopping | None = None
 
 
 class HyperbandTuner(_TunerBase):
     algorithm: Literal["hyperband"]
-    max_epochs: int | None = Field(default=None, ge=2, description="Defaults to training.epochs.")
-    factor: int = Field(default=3, ge=2)
-    hyperband_iterations: int = Field(default=1, ge=1)
+    max_epochs: Int | None = Field(default=None, ge=2, description="Defaults to training.epochs.")
+    factor: Int = Field(default=3, ge=2)
+    hyperband_iterations: Int = Field(default=1, ge=1)
 
 
 class GridTuner(_TunerBase):
     algorithm: Literal["grid"]
+    early_stopping: TrialEarlyStopping | None = None
 
 
 TunerSpec = Annotated[
@@ -98,27 +122,27 @@ ALGORITHMS = ("bayesian", "keras_bayesian", "random", "hyperband", "grid")
 
 
 class EarlyStopping(_Strict):
-    patience: int = Field(default=3, ge=0)
+    patience: Int = Field(default=3, ge=0)
     monitor: str | None = Field(default=None, description="Defaults to the objective metric.")
-    min_delta: float = Field(default=0.0, ge=0)
+    min_delta: Float = Field(default=0.0, ge=0)
 
 
 class Training(_Strict):
-    epochs: int = Field(default=10, ge=1)
-    batch_size: int = Field(default=32, ge=1)
+    epochs: Int = Field(default=10, ge=1)
+    batch_size: Int = Field(default=32, ge=1)
     early_stopping: EarlyStopping | None = None
-    verbose: Literal[0, 1, 2] = 0
+    verbose: Annotated[Literal[0, 1, 2], BeforeValidator(_not_a_bool)] = 0
 
 
 class Budget(_Strict):
-    max_wall_seconds: float | None = Field(default=None, gt=0)
-    objective_goal: float | None = None
+    max_wall_seconds: Float | None = Field(default=None, gt=0)
+    objective_goal: Float | None = None
 
 
 class WarmStart(_Strict):
     from_: str = Field(alias="from", min_length=1, description="Output URI of a previous kftune run.")
-    top_k: int = Field(default=3, ge=0, description="Previous best configurations re-evaluated first.")
-    use_as_prior: bool = Field(default=True, description="Feed previous trials to the Bayesian surrogate.")
+    top_k: Int = Field(default=3, ge=0, description="Previous best configurations re-evaluated first.")
+    use_as_prior: Bool = Field(default=True, description="Feed previous trials to the Bayesian surrogate.")
 
 
 class TuningSpec(_Strict):
@@ -144,12 +168,20 @@ class TuningSpec(_Strict):
             raise ValueError(f"'{v}' must look like 'pkg.module:build_model' or 'path/to/file.py:build_model'")
         return v
 
+    @field_validator("output")
+    @classmethod
+    def _output_uri(cls, v: str | None) -> str | None:
+        problem = output_uri_problem(v) if v is not None else None
+        if problem:
+            raise ValueError(problem)
+        return v
+
     @field_validator("search_space")
     @classmethod
     def _names(cls, v: dict[str, Any]) -> dict[str, Any]:
         for name in v:
             if not name or not name.replace("_", "a").replace("-", "a").replace(".", "a").isalnum():
-                raise ValueError(f"'{name}' is not a valid parameter name")
+                raise ValueError(f"{name!r} is not a valid parameter name")
         return v
 
     @model_validator(mode="after")
@@ -164,16 +196,21 @@ class TuningSpec(_Strict):
                     raise SpecLocError(where, f"names unknown parameter '{parent}'")
                 if not allowed:
                     raise SpecLocError(f"{where}.{parent}", "must list at least one value")
-                options = space[parent].candidates()
                 for value in allowed:
-                    if options is not None and value not in options:
+                    if not space[parent].allows(value):
                         raise SpecLocError(
-                            f"{where}.{parent}", f"value {value!r} is not a possible value of '{parent}' ({options})"
+                            f"{where}.{parent}",
+                            f"value {value!r} is not a possible value of '{parent}' ({space[parent].describe()})",
                         )
         _check_acyclic(space)
         if self.tuner.algorithm == "grid":
             for name, param in space.items():
                 if param.candidates() is None:
+                    count = getattr(param, "count", lambda: None)()
+                    if count is not None:
+                        raise SpecLocError(
+                            f"search_space.{name}", f"grid search over {count} values is too large (at most {MAX_CANDIDATES})"
+                        )
                     raise SpecLocError(
                         f"search_space.{name}", "grid search needs a finite parameter: give a float a step, use linear sampling"
                     )
@@ -192,7 +229,8 @@ class TuningSpec(_Strict):
         long or where to run, not what is searched.
         """
         dumped = self.model_dump(mode="json", by_alias=True)
-        tuner = {k: v for k, v in dumped["tuner"].items() if k != "max_trials"}
+        # early_stopping left out while unset, so specs written before it existed keep their hash
+        tuner = {k: v for k, v in dumped["tuner"].items() if k != "max_trials" and not (k == "early_stopping" and v is None)}
         return {
             "model": dumped["model"],
             "data": dumped["data"],
@@ -215,6 +253,23 @@ class TuningSpec(_Strict):
 
     def to_json(self) -> str:
         return self.model_dump_json(by_alias=True, exclude_none=False, indent=2)
+
+
+def output_uri_problem(uri: str) -> str | None:
+    """Why ``uri`` cannot be a run's output (a local folder, ``file:///PATH`` or ``gs://BUCKET/PREFIX``), else None."""
+    if not uri.strip():
+        return "must not be empty"
+    if "://" not in uri:
+        return None
+    scheme, _, rest = uri.partition("://")
+    if scheme == "file":
+        return None if rest.startswith("/") else f"{uri!r}: a file:// URI names an absolute path (file:///PATH)"
+    if scheme == "gs":
+        bucket = rest.split("/", 1)[0]
+        if not bucket or any(c in rest for c in "?#"):
+            return f"{uri!r} is not a gs://BUCKET/PREFIX URI"
+        return None
+    return f"unsupported URI scheme {scheme!r} in {uri!r} (use a local folder, file:///PATH or gs://BUCKET/PREFIX)"
 
 
 class SpecLocError(ValueError):

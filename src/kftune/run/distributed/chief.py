@@ -35,6 +35,7 @@ class ChiefHooks:
         location.push()  # workers wait for this state: its seed fixes everyone's validation split
 
     def tuner_ready(self, run: RunRecord, oracle: Any) -> None:
+        self.notes.extend(kt_compat.repair_reloaded(oracle))
         run.reconcile_best_model(oracle)
         keep_ongoing_trials(oracle)
         best = oracle.get_best_trials(1)
@@ -70,6 +71,9 @@ class ChiefHooks:
         return {"role": "chief", "oracle_address": self.role.address, "workers_seen": tuner_ids, "notes": self.notes}
 
     # ------------------------------------------------------------------ serving
+    def on_poll(self, oracle: Any, run: RunRecord) -> None:
+        """Called every CHIEF_POLL_S while serving (the local launcher supervises its workers here)."""
+
     def failed(self, run: RunRecord, oracle: Any, exc: BaseException, reason: str | None = None) -> None:
         """Stop handing out trials; the error is reported when the server stops."""
         self.abort = self.abort or exc
@@ -88,6 +92,8 @@ class ChiefHooks:
                         run.location.push()
                     except Exception as exc:
                         self.failed(run, oracle, exc)
+                    if run.progress is not None:
+                        run.progress(run, oracle, trial.trial_id, "RUNNING", None)
                 return trial
 
         def end_trial(trial: Any) -> None:
@@ -95,7 +101,7 @@ class ChiefHooks:
                 trial_id = trial.trial_id
                 known = oracle.trials.get(trial_id)
                 running = any(o.trial_id == trial_id for o in oracle.ongoing_trials.values())
-                if known is not None and trial_status(known) in ("COMPLETED", "FAILED", "INVALID") and not running:
+                if known is not None and trial_status(known) in ("COMPLETED", "FAILED", "INVALID", "STOPPED") and not running:
                     return  # a worker's retried EndTrial: the killed chief had already ended and saved it
                 tuner_id = next((t for t, o in oracle.ongoing_trials.items() if o.trial_id == trial_id), None)
                 if trial_id not in run.trial_t0:  # started under a previous chief: when and where, from the events
@@ -111,6 +117,9 @@ class ChiefHooks:
                         raise
                     kt_compat.finish_failed_end(oracle, trial_id)
                     self.failed(run, oracle, exc, "too many consecutive failed trials")
+                # keras-tuner saved oracle.json while the trial was still listed as ongoing; a chief
+                # restarted from that file would hand the finished trial out again. Save it as it is now.
+                oracle.save()
                 try:
                     run.record_trial_end(oracle, trial_id, tuner_id=tuner_id, model_elsewhere=True)
                 except Exception as exc:  # e.g. storage failed after retries: stop handing out trials
@@ -127,6 +136,7 @@ class ChiefHooks:
         for a trial once and vanished between trials (``KFTUNE_CHIEF_LINGER_S``).
         """
         kt_compat.use_atomic_json()  # every trial/oracle file the chief writes from here on
+        kt_compat.quiet_condition_protos()
         self.observe(oracle, run)
         linger = env_seconds("KFTUNE_CHIEF_LINGER_S", CHIEF_LINGER_S)
         served = kt_compat.serve_oracle(oracle, str(self.role.address))
@@ -136,10 +146,15 @@ class ChiefHooks:
                 "(KERASTUNER_ORACLE_IP/KERASTUNER_ORACLE_PORT; use 0.0.0.0 and a free port on the chief)"
             )
         server, servicer = served
+        if self.role.advertise:  # Kubeflow: workers read where the chief is from the store
+            from kftune.run.distributed.rendezvous import publish_chief
+
+            publish_chief(run.location, self.role.advertise, run.spec)
         idle_since: float | None = None
         try:
             while True:
                 time.sleep(CHIEF_POLL_S)
+                self.on_poll(oracle, run)
                 if not servicer.stop_triggered and self.abort is None:
                     continue
                 with kt_compat.oracle_lock(oracle):

@@ -11,12 +11,14 @@ import json
 import os
 import shutil
 import socket
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable
 
 from kftune import kt_compat, layout
 from kftune.errors import ChiefUnavailable, ResumeError
 from kftune.results.files import write_json
+from kftune.run.distributed.rendezvous import chief_address, find_chief
 from kftune.run.distributed.roles import CHIEF_WAIT_S, ORACLE_TIMEOUT_S, Role, env_seconds
 from kftune.run.location import RunLocation, default_workdir
 from kftune.run.record import RunRecord, TuningResult
@@ -150,8 +152,17 @@ def tune_worker(
     from kftune.storage import open_store
 
     store = open_store(uri, client=store_client) if store_client is not None else open_store(uri)
-    state = wait_for_chief_state(store, spec, env_seconds("KFTUNE_CHIEF_WAIT_S", CHIEF_WAIT_S))
-    kt_compat.use_retrying_client(env_seconds("KFTUNE_ORACLE_TIMEOUT_S", ORACLE_TIMEOUT_S))
+    wait_s = env_seconds("KFTUNE_CHIEF_WAIT_S", CHIEF_WAIT_S)
+    state = wait_for_chief_state(store, spec, wait_s)
+    resolve = None
+    if role.address is None:  # Kubeflow: the chief's address is in the store, and may change on a retry
+        role = replace(role, address=find_chief(store, spec, wait_s))
+        resolve = lambda: chief_address(store, spec)  # noqa: E731
+    host, _, port = str(role.address).rpartition(":")
+    # keras-tuner's Tuner becomes a worker (an OracleClient) by reading these.
+    os.environ.update(KERASTUNER_ORACLE_IP=host, KERASTUNER_ORACLE_PORT=port, KERASTUNER_TUNER_ID=str(role.tuner_id))
+    kt_compat.use_retrying_client(env_seconds("KFTUNE_ORACLE_TIMEOUT_S", ORACLE_TIMEOUT_S), resolve)
+    kt_compat.quiet_condition_protos()
     safe_id = "".join(c if c.isalnum() or c in "-_." else "_" for c in str(role.tuner_id))
     base = Path(workdir or default_workdir(uri))
     private = base.with_name(f"{base.name}-{safe_id}")  # beside, never inside, a chief's folder that it syncs

@@ -27,6 +27,7 @@ from keras_tuner.engine.trial import TrialStatus
 
 from kftune.search.gp.acquisition import Acquisition, CandidatePool, initial_batch, maximize
 from kftune.search.gp.encoding import Space, row_key
+from kftune.search.earlystop import stopped_observation
 from kftune.search.gp.model import GP, normalize_outputs
 from kftune.search.trials import trial_status
 
@@ -152,6 +153,7 @@ class GPOracle(kt.Oracle):
     def _history(self) -> tuple[list[dict], list[dict], list[float], list[dict]]:
         """(every configuration tried or given as a prior, the observed ones, their scores, the running ones)."""
         seen_values, obs_values, obs_scores, pending_values = [], [], [], []
+        stopped: list[tuple[dict, float]] = []
         ongoing = {t.trial_id for t in self.ongoing_trials.values()}
         for trial in self.trials.values():
             values = trial.hyperparameters.values
@@ -161,6 +163,12 @@ class GPOracle(kt.Oracle):
             elif trial_status(trial) == TrialStatus.COMPLETED and _finite(trial.score):
                 obs_values.append(values)
                 obs_scores.append(float(trial.score))
+            elif trial_status(trial) == TrialStatus.STOPPED and _finite(trial.score):
+                stopped.append((values, float(trial.score)))  # stopped early (tuner.early_stopping)
+        completed = list(obs_scores)
+        for values, score in stopped:
+            obs_values.append(values)
+            obs_scores.append(stopped_observation(score, completed, self.objective.direction))
         for prior in self.prior_observations:
             seen_values.append(prior["values"])
             obs_values.append(prior["values"])

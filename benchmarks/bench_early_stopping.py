@@ -1,0 +1,232 @@
+"""Early stopping across trials on real Keras tasks: epochs (and seconds) to a good model.
+
+Three tasks the repo ships (examples/): the digits MLP (tabular classification, val_accuracy), the
+digits CNN (8x8 image arrays, val_accuracy) and the housing MLP regressor (val_loss). Each task runs
+with kftune's default search for S seeds and these methods, everything else equal (the example's
+space and data; ``tuner.max_trials`` and ``training.epochs`` from the table below; the examples'
+per-trial Keras patience switched off so that only the method differs):
+
+* ``none``: ``bayesian``, every trial trains all epochs;
+* ``median`` / ``asha``: ``bayesian`` with ``tuner.early_stopping: {rule: median | asha}`` (defaults);
+* ``hyperband``: keras-tuner's Hyperband (``max_epochs`` = the epochs, factor 3, one iteration, its
+  whole schedule).
+
+The target of a (task, seed) is the final best objective of ``none`` for that seed, within 0.5%
+(accuracy >= 0.995 x best; loss <= 1.005 x best). Epochs to target = epochs trained by all trials up
+to the first trial whose running best meets it (Hyperband's trials train ``tuner/epochs -
+tuner/initial_epoch`` each); wall seconds likewise from trials.csv.
+
+    python benchmarks/bench_early_stopping.py                 # 5 seeds x 3 tasks x 4 methods
+    python benchmarks/bench_early_stopping.py --seeds 2 --tasks digits_mlp    # quick
+    python benchmarks/bench_early_stopping.py --report-only   # re-render from the cache
+
+Runs are cached in benchmarks/results/early_stopping_runs.jsonl; writes docs/benchmarks-early-stopping.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+TASKS = {  # name: (example spec, max_trials, epochs)
+    "digits_mlp": ("digits.yaml", 12, 9),
+    "digits_cnn": ("cnn.yaml", 12, 9),
+    "housing_mlp": ("regression.yaml", 12, 9),
+}
+METHODS = ("none", "median", "asha", "hyperband")
+CACHE = HERE / "results" / "early_stopping_runs.jsonl"
+
+
+READING = [
+    "## Reading", "",
+    "- The issue's target asks for >= 5 seeds; the machine's load (2 cores shared with other work, trials taking "
+    "5-10x their unloaded time) allowed the seeds shown per task. `python benchmarks/bench_early_stopping.py` "
+    "continues from the cache.",
+    "- The 0.5% target is reached by every method on the digits tasks within the first 2-4 trials, before any "
+    "trial can be stopped (the rules wait for `min_trials` = 3 completed trials, and all methods share the "
+    "seed's first quasi-random configurations), so \"epochs to target\" is the same with and without early "
+    "stopping there: the ratio stays ~1x and the 2x target is not met. What early stopping saves shows in the "
+    "total epochs for the same number of trials and in the epochs to reach `none`'s *final* best.",
+    "- On the housing regression (val_loss, 9 epochs) both rules stopped the slow starters that `none` let "
+    "finish, and the final best got worse: early stopping across trials can cost quality when good "
+    "configurations start slowly; a larger `min_epochs` is the knob for that.",
+    "- Wall seconds are dominated by per-trial overhead and by the machine's load at these model sizes; they "
+    "are shown, not compared.",
+    "",
+]
+
+
+def task_spec(task: str, method: str, seed: int) -> dict:
+    name, max_trials, epochs = TASKS[task]
+    spec = yaml.safe_load((ROOT / "examples" / name).read_text())
+    spec["data"]["train"] = str(ROOT / spec["data"]["train"])
+    spec["training"] = {**spec["training"], "epochs": epochs}
+    spec["training"].pop("early_stopping", None)
+    spec.pop("budget", None)
+    if method == "hyperband":
+        spec["tuner"] = {"algorithm": "hyperband", "max_trials": 1000, "seed": seed, "max_epochs": epochs, "factor": 3}
+    else:
+        spec["tuner"] = {"algorithm": "bayesian", "max_trials": max_trials, "seed": seed}
+        if method != "none":
+            spec["tuner"]["early_stopping"] = {"rule": method}
+    return spec
+
+
+def run_one(task: str, method: str, seed: int, workroot: Path) -> dict:
+    from kftune import tune
+
+    spec = task_spec(task, method, seed)
+    out = workroot / f"{task}-{method}-{seed}"
+    t0 = time.perf_counter()
+    tune(spec, str(out), fresh=True, progress=False)
+    wall = time.perf_counter() - t0
+    rows = sorted(csv.DictReader((out / "trials.csv").open()), key=lambda r: int(r["number"]))
+    epochs_total = spec["training"]["epochs"]
+    trials = []
+    for r in rows:
+        if method == "hyperband":
+            state = json.loads((out / "state" / f"trial_{r['trial_id']}" / "trial.json").read_text())
+            values = state["hyperparameters"]["values"]
+            epochs = int(values.get("tuner/epochs", epochs_total)) - int(values.get("tuner/initial_epoch", 0))
+        else:
+            epochs = int(r["epochs"]) if r.get("epochs") else epochs_total
+        trials.append({"status": r["status"], "objective": float(r["objective"]) if r["objective"] else None,
+                       "epochs": epochs, "seconds": float(r["seconds"] or 0.0)})
+    shutil.rmtree(out, ignore_errors=True)
+    return {"task": task, "method": method, "seed": seed, "trials": trials, "wall": wall,
+            "direction": spec["objective"]["direction"]}
+
+
+def _curve(run: dict) -> list[tuple[float, float, float | None]]:
+    """(cumulative epochs, cumulative seconds, running best of completed trials) after each trial."""
+    sign = -1.0 if run["direction"] == "max" else 1.0
+    out, ep, sec, best = [], 0.0, 0.0, None
+    for t in run["trials"]:
+        ep += t["epochs"]
+        sec += t["seconds"]
+        if t["status"] == "COMPLETED" and t["objective"] is not None:
+            best = t["objective"] if best is None or sign * t["objective"] < sign * best else best
+        out.append((ep, sec, best))
+    return out
+
+
+def to_target(run: dict, target: float) -> tuple[float, float] | None:
+    ok = (lambda b: b >= target) if run["direction"] == "max" else (lambda b: b <= target)
+    for ep, sec, best in _curve(run):
+        if best is not None and ok(best):
+            return ep, sec
+    return None
+
+
+def report(runs: list[dict], out: Path, argv: list[str]) -> str:
+    lines = ["# Early stopping across trials", "",
+             f"Generated by `python benchmarks/bench_early_stopping.py {' '.join(argv)}` ({platform.machine()}, "
+             f"{os.cpu_count()} cores, shared with other work; single process, CPU TensorFlow). See the module "
+             "docstring for the protocol. Per (task, seed) the target is the final best of `none` within 0.5%.", ""]
+    checks = []
+    for task in TASKS:
+        by = {m: {r["seed"]: r for r in runs if r["task"] == task and r["method"] == m} for m in METHODS}
+        seeds = sorted(set.intersection(*(set(by[m]) for m in METHODS)))  # seeds every method finished
+        if not seeds:
+            continue
+        name, max_trials, epochs = TASKS[task]
+        direction = by["none"][seeds[0]]["direction"]
+        lines += [f"## {task} (examples/{name}; {max_trials} trials x {epochs} epochs; objective "
+                  f"{'max' if direction == 'max' else 'min'}; seeds {seeds[0]}–{seeds[-1]})", "",
+                  "| method | seeds | reached target | epochs to target (median [min–max]) | seconds to target (median) "
+                  "| epochs to none's final best (median; seeds reaching it) | epochs in total (median) | "
+                  "final best (median) | final best vs none (seeds not worse) |",
+                  "|---|---|---|---|---|---|---|---|---|"]
+        med_ep = {}
+        for m in METHODS:
+            rs = [by[m][s] for s in seeds if s in by[m]]
+            if not rs:
+                continue
+            reached, eps, secs, finals, notworse, exact = 0, [], [], [], 0, []
+            for r in rs:
+                base = _curve(by["none"][r["seed"]])[-1][2]
+                hit0 = to_target(r, base)
+                exact.append(hit0[0] if hit0 is not None else np.inf)
+                target = base * (1 - 0.005) if direction == "max" else base * (1 + 0.005)
+                hit = to_target(r, target)
+                if hit is not None:
+                    reached += 1
+                    eps.append(hit[0])
+                    secs.append(hit[1])
+                else:
+                    eps.append(np.inf)
+                    secs.append(np.inf)
+                final = _curve(r)[-1][2]
+                finals.append(final)
+                notworse += (final >= base) if direction == "max" else (final <= base)
+            e = np.array(eps)
+            med_ep[m] = float(np.median(e))
+            total = np.median([_curve(r)[-1][0] for r in rs])
+            x = np.array(exact)
+            lines.append(f"| {m} | {len(rs)} | {reached}/{len(rs)} | {np.median(e):.0f} [{e.min():.0f}–{e.max():.0f}] | "
+                         f"{np.median(secs):.1f} | {np.median(x):.0f} ({int(np.isfinite(x).sum())}/{len(rs)}) | "
+                         f"{total:.0f} | {np.median(finals):.4g} | {notworse}/{len(rs)} |")
+        lines.append("")
+        for m in ("median", "asha"):
+            if m in med_ep and "none" in med_ep:
+                ratio = med_ep["none"] / med_ep[m] if np.isfinite(med_ep[m]) else 0.0
+                checks.append((f"{task}: {m} reaches the target in >= 2x fewer epochs than none (median)",
+                               ratio >= 2, f"{ratio:.2f}x"))
+                if "hyperband" in med_ep:
+                    checks.append((f"{task}: {m} needs no more epochs than Hyperband (median)",
+                                   bool(np.isfinite(med_ep[m]) and med_ep[m] <= med_ep["hyperband"]),
+                                   f"{med_ep[m]:.0f} vs {med_ep['hyperband']:.0f}"))
+    lines += ["## Targets (issue 12)", "", "| target | reached | measured |", "|---|---|---|"]
+    lines += [f"| {n} | {'yes' if ok else '**no**'} | {d} |" for n, ok, d in checks]
+    lines += ["", "`inf`: the target was not reached within the run on at least half of the seeds.", "", *READING]
+    text = "\n".join(lines)
+    out.write_text(text)
+    return text
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument("--tasks", default=",".join(TASKS))
+    ap.add_argument("--methods", default=",".join(METHODS))
+    ap.add_argument("--report-only", action="store_true")
+    ap.add_argument("--cache", default=str(CACHE))
+    ap.add_argument("--out", default=str(ROOT / "docs" / "benchmarks-early-stopping.md"))
+    args = ap.parse_args(argv)
+    argv = list(argv if argv is not None else sys.argv[1:])
+    cache = Path(args.cache)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    runs = [json.loads(line) for line in cache.read_text().splitlines()] if cache.exists() else []
+    done = {(r["task"], r["method"], r["seed"]) for r in runs}
+    if not args.report_only:
+        work = Path(tempfile.mkdtemp(prefix="kftune-es-"))
+        for seed in range(1, args.seeds + 1):  # seed-major: a partial run still compares like with like
+            for task in args.tasks.split(","):
+                for method in args.methods.split(","):
+                    if (task, method, seed) in done:
+                        continue
+                    run = run_one(task, method, seed, work)
+                    runs.append(run)
+                    with cache.open("a") as f:
+                        f.write(json.dumps(run) + "\n")
+                    print(f"{task} {method} seed {seed}: {len(run['trials'])} trials, "
+                          f"{sum(t['epochs'] for t in run['trials'])} epochs, {run['wall']:.0f} s", flush=True)
+    print(report(runs, Path(args.out), argv))
+
+
+if __name__ == "__main__":
+    main()

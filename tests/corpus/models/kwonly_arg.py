@@ -1,0 +1,2 @@
+def build_model(hp, *, vocabulary):
+    raise AssertionError("never called")

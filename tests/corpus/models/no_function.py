@@ -1,0 +1,2 @@
+def build(hp):
+    return None

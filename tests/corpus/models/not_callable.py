@@ -1,0 +1,1 @@
+build_model = 42
