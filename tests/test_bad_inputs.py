@@ -561,6 +561,27 @@ def test_cli_arguments_and_paths(tmp_path: Path, digits: Path, args: list[str], 
         assert not (work / "report.html").exists(), "report wrote into a folder that is not a run"
 
 
+LONG = "a" * 300
+# Names no file system takes: a name too long, a NUL byte (in the spec, or on the command line).
+ODD_NAMES = [
+    ("data.train", f"{LONG}.csv", ["data.train: cannot use", "File name too long"]),
+    ("data.train", "train\x00.csv", ["data.train: must not contain a NUL character"]),
+    ("data.validation", f"{LONG}.npz", ["data.validation: cannot use"]),
+    ("model", f"{LONG}.py:build_model", ["model reference", "cannot use it as a file name"]),
+    ("model", "model\x00.py:build_model", ["model: must not contain a NUL character"]),
+    ("output", f"{LONG}/run", ["--output", "cannot use it as a folder name", "File name too long"]),
+    ("output", "out\x00put", ["output: must not contain a NUL character"]),
+]
+
+
+@pytest.mark.parametrize(("path", "value", "words"), ODD_NAMES, ids=[f"{p}-{i}" for i, (p, *_) in enumerate(ODD_NAMES)])
+def test_names_no_file_system_takes(tmp_path: Path, digits: Path, path: str, value: str, words: list[str]) -> None:
+    spec = write(changed(base_spec(digits), path, value), tmp_path / "s.yaml")
+    line = assert_one_line(cli("tune" if path == "output" else "validate", spec), 2)
+    for word in words:
+        assert word in line, line
+
+
 def test_output_in_the_spec_with_an_unsupported_scheme(tmp_path: Path, digits: Path) -> None:
     spec = write(base_spec(digits, output="s3://bucket/runs/x"), tmp_path / "s.yaml")
     assert_one_line(cli("tune", spec), 2, "output: unsupported URI scheme 's3'")
@@ -687,6 +708,6 @@ def test_corpus_size() -> None:
     """The issue asks for at least 150 bad inputs."""
     cases = (
         len(SPEC_FIELDS) + len(SPEC_FILES) + len(MODEL_REFS) + len(DATA_VALIDATE) + len(DATA_TUNE)
-        + len(MODEL_BUILD) + len(CLI_CASES) + 2 + 1 + 3 + 1 + 1 + 1 + 1 + 3  # the single tests above
+        + len(MODEL_BUILD) + len(CLI_CASES) + len(ODD_NAMES) + 2 + 1 + 3 + 1 + 1 + 1 + 1 + 3  # the single tests above
     )
     assert cases >= 150, cases

@@ -230,7 +230,8 @@ def check_data_files(data_spec, *, deep: bool = False, client: Any = None) -> No
         try:
             exists, is_dir = path.exists(), path.is_dir()
         except (OSError, ValueError) as e:  # a name too long, a NUL byte
-            raise DataError(f"data.{field_name}: cannot use {uri[:80]!r} as a file name ({one_line(e)})") from None
+            reason = getattr(e, "strerror", None) or one_line(e)
+            raise DataError(f"data.{field_name}: cannot use {uri[:60]!r}... as a file name ({reason})") from None
         if not exists:
             raise DataError(f"data.{field_name}: data file not found: {uri}")
         if is_dir:

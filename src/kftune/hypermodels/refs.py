@@ -64,7 +64,8 @@ def _file_path(ref: str, target: str) -> Path:
             path = Path.cwd() / path
         found = path.is_file()
     except (OSError, ValueError, RuntimeError) as e:  # a name too long, a NUL byte, an unknown ~user
-        raise ModelRefError(f"model reference {ref[:80]!r}: cannot use it as a file name ({one_line(e)})") from None
+        reason = getattr(e, "strerror", None) or one_line(e)
+        raise ModelRefError(f"model reference {ref[:60]!r}...: cannot use it as a file name ({reason})") from None
     if not found:
         raise ModelRefError(f"model reference {ref!r}: file not found: {path}")
     return path.resolve()

@@ -48,7 +48,8 @@ def check_local_dir(path: Path, what: str) -> None:
     except (OSError, ValueError) as exc:  # a name too long, a NUL byte
         if isinstance(exc, PathError):
             raise
-        raise PathError(f"{what} {str(path)[:80]!r}: cannot use it as a folder name ({exc})") from None
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise PathError(f"{what} {str(path)[:60]!r}...: cannot use it as a folder name ({reason})") from None
     try:
         path.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=path, prefix=".kftune-write-check-"):

@@ -216,7 +216,7 @@ def _resolve_relative(spec: TuningSpec, base_dir: Path | None) -> TuningSpec:
         if "://" in path or os.path.isabs(path) or base_dir is None or os.path.exists(path):
             return path
         candidate = base_dir / path
-        return str(candidate) if candidate.exists() else path
+        return str(candidate) if os.path.exists(candidate) else path  # False, not OSError, for a name too long
 
     spec.data.train = resolve(spec.data.train)
     if spec.data.validation:

@@ -38,6 +38,8 @@ class DataSpec(_Strict):
     def _non_empty(cls, v: str | None) -> str | None:
         if v is not None and not v.strip():
             raise ValueError("must not be empty")
+        if v is not None and "\x00" in v:
+            raise ValueError("must not contain a NUL character")
         return v
 
 
@@ -163,6 +165,8 @@ class TuningSpec(_Strict):
     @field_validator("model")
     @classmethod
     def _model_ref_shape(cls, v: str) -> str:
+        if "\x00" in v:
+            raise ValueError("must not contain a NUL character")
         module, sep, attr = v.rpartition(":")
         if not sep or not module or not attr.isidentifier():
             raise ValueError(f"'{v}' must look like 'pkg.module:build_model' or 'path/to/file.py:build_model'")
@@ -259,6 +263,8 @@ def output_uri_problem(uri: str) -> str | None:
     """Why ``uri`` cannot be a run's output (a local folder, ``file:///PATH`` or ``gs://BUCKET/PREFIX``), else None."""
     if not uri.strip():
         return "must not be empty"
+    if "\x00" in uri:
+        return "must not contain a NUL character"
     if "://" not in uri:
         return None
     scheme, _, rest = uri.partition("://")
