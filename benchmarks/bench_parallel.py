@@ -4,7 +4,8 @@
     127.0.0.1) and the real default oracle (GPOracle, Branin objective), with N worker threads that each
     hold a keras-tuner OracleClient and whose trials only sleep (uniform 0.5-1.5 x --trial-s). Reports
     worker utilisation (time in trials / (N x wall)), trials per hour relative to N x one worker's, and
-    the chief's answer time to CreateTrial (the GP proposal included).
+    the chief's answer time to CreateTrial (the GP proposal included) and the fraction of the wall time
+    the chief spent proposing (near 1: the chief is the bottleneck; below ~0.5 it keeps up).
 (c) ``--real``: the same small Keras search (digits MLP, --trials trials) with --workers 1 and 2, side by
     side, alternating order per repeat: trials per hour ratio.
 
@@ -62,6 +63,17 @@ def simulate(n: int, trial_s: float, per_worker: int, seed: int) -> dict:
         oracle._set_project_dir(tmp, "state")
         oracle.verbose = 0
         hooks = ChiefHooks(Role("chief", "chief", f"127.0.0.1:{port}"))
+        proposals: list[float] = []  # seconds the chief spent proposing (GP fit + acquisition), per trial
+        propose = oracle.populate_space
+
+        def timed_populate_space(trial_id):
+            t0 = time.monotonic()
+            try:
+                return propose(trial_id)
+            finally:
+                proposals.append(time.monotonic() - t0)
+
+        oracle.populate_space = timed_populate_space
         busy, answers, spans = [0.0] * n, [], []  # spans: (start, end) of every trial
         rng = random.Random(seed)
         durations = [trial_s * rng.uniform(0.5, 1.5) for _ in range(max_trials + n)]
@@ -110,6 +122,8 @@ def simulate(n: int, trial_s: float, per_worker: int, seed: int) -> dict:
         "utilisation": round(sum(busy) / (n * wall), 3),
         "utilisation_while_trials_remain": round(steady, 3),
         "throughput_vs_n_x_one": round((completed / wall) / (n * one_worker_rate), 3),
+        "chief_proposing_fraction": round(sum(proposals) / wall, 3),
+        "proposal_p50_s": round(statistics.median(proposals), 4),
         "create_trial_p50_s": round(statistics.median(answers), 4),
         "create_trial_p95_s": round(sorted(answers)[int(0.95 * (len(answers) - 1))], 4),
         "best": round(min(t.score for t in oracle.trials.values() if t.score is not None), 4),

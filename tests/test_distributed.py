@@ -74,7 +74,7 @@ def test_chief_and_two_workers_share_one_search(tmp_path: Path) -> None:
     port = free_port()
     t0 = time.monotonic()
     procs = {tid: start(spec, out, tid, port, tmp_path) for tid in ("chief", "worker-0", "worker-1")}
-    wait_all(procs, tmp_path, timeout=300)
+    wait_all(procs, tmp_path, timeout=900)
     print(f"distributed search: {time.monotonic() - t0:.1f} s")
 
     rows = list(csv.DictReader((out / "trials.csv").open()))
@@ -110,23 +110,23 @@ def test_chief_and_two_workers_share_one_search(tmp_path: Path) -> None:
     assert loaded.returncode == 0 and "ok" in loaded.stdout, loaded.stderr[-2000:]
 
 
-# The keras-tuner causes of repeated/lost trials after a chief restart are fixed (docs/distributed.md);
-# this test still failed once in a full-suite run on a 2-core machine at load 8 (cause not captured),
-# while benchmarks/stress_chief_restart.py ran clean. Rerun up to twice; three failures still fail.
-@pytest.mark.flaky(reruns=2)
 def test_a_restarted_chief_resumes_and_no_trial_runs_twice(tmp_path: Path) -> None:
     """SIGKILL the chief while both workers train; a new chief resumes; the workers carry on with it."""
     spec = tiny_spec(tmp_path, max_trials=5)
     out = tmp_path / "run"
     port = free_port()
     procs = {tid: start(spec, out, tid, port, tmp_path) for tid in ("chief", "worker-0", "worker-1")}
-    deadline = time.monotonic() + 120
+    # A generous wait: on a 2-core machine at load 8 three processes need ~120 s to import TensorFlow and
+    # start their first trials (reproduced: a 120-s limit here was this test's only failure). A process
+    # that dies fails the test at once.
+    deadline = time.monotonic() + 600
     try:
         while time.monotonic() < deadline:  # one trial ended, two running (the next was handed out)
             ev = events(out) if (out / "state" / "kftune_events.jsonl").exists() else []
             if any(e["event"] == "trial_end" for e in ev) and len({e["trial_id"] for e in ev}) >= 3:
                 break
-            assert procs["chief"].poll() is None, (tmp_path / "chief.log").read_text()[-1500:]
+            for tid, proc in procs.items():
+                assert proc.poll() is None, (tid, (tmp_path / f"{tid}.log").read_text()[-1500:])
             time.sleep(0.05)
         else:
             raise AssertionError("the search did not reach the kill point")
@@ -140,7 +140,7 @@ def test_a_restarted_chief_resumes_and_no_trial_runs_twice(tmp_path: Path) -> No
         for proc in procs.values():
             proc.kill()
         raise
-    wait_all(procs, tmp_path, timeout=300)
+    wait_all(procs, tmp_path, timeout=900)
 
     rows = list(csv.DictReader((out / "trials.csv").open()))
     assert [r["status"] for r in rows] == ["COMPLETED"] * 5
@@ -163,7 +163,7 @@ def test_gcs_output_is_shared_through_the_store(tmp_path: Path, gcs_emulator) ->
     uri = f"gs://{gcs_emulator.bucket}/distributed/{tmp_path.name}"
     port = free_port()
     procs = {tid: start(spec, uri, tid, port, tmp_path) for tid in ("chief", "worker-0", "worker-1")}
-    wait_all(procs, tmp_path, timeout=300)
+    wait_all(procs, tmp_path, timeout=900)
 
     store = open_store(uri)
     keys = {o.key for o in store.list("")}

@@ -197,7 +197,7 @@ def test_distributed_workers_are_stopped_by_the_chief(tmp_path: Path) -> None:
     out = tmp_path / "run"
     port = free_port()
     procs = {tid: start(path, out, tid, port, tmp_path) for tid in ("chief", "worker-0", "worker-1")}
-    wait_all(procs, tmp_path, timeout=300)
+    wait_all(procs, tmp_path, timeout=900)
     rows = _rows(out)
     assert len(rows) == 5 and "STOPPED" in {r["status"] for r in rows}, rows
     assert all(int(r["epochs"]) < 4 for r in rows if r["status"] == "STOPPED")

@@ -40,7 +40,7 @@ def launch(spec: Path, out: Path | str, tmp_path: Path, *extra: str, name: str =
     return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=tmp_path)
 
 
-def wait_for(predicate, proc: subprocess.Popen, log: Path, timeout: float = 180) -> None:
+def wait_for(predicate, proc: subprocess.Popen, log: Path, timeout: float = 600) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
         assert proc.poll() is None, log.read_text()[-2000:]
@@ -62,7 +62,7 @@ def test_two_workers_on_one_node_share_one_search(tmp_path: Path) -> None:
     spec = tiny_spec(tmp_path, max_trials=5)
     out = tmp_path / "run"
     proc = launch(spec, out, tmp_path, "--workers", "2")
-    assert proc.wait(timeout=300) == 0, (tmp_path / "parent.log").read_text()[-3000:]
+    assert proc.wait(timeout=900) == 0, (tmp_path / "parent.log").read_text()[-3000:]
 
     rows = list(csv.DictReader((out / "trials.csv").open()))
     ended = [e for e in events(out) if e["event"] == "trial_end"]
@@ -90,7 +90,7 @@ def test_a_worker_killed_mid_trial_is_replaced_and_its_trial_finished(tmp_path: 
                  proc, tmp_path / "parent.log")
         victim = [e for e in events(out) if e["event"] == "trial_start" and e.get("tuner_id") == "worker-1"][-1]
         worker_children(proc)["worker-1"].kill()
-        assert proc.wait(timeout=300) == 0, (tmp_path / "parent.log").read_text()[-3000:]
+        assert proc.wait(timeout=900) == 0, (tmp_path / "parent.log").read_text()[-3000:]
     finally:
         proc.kill()
     rows = list(csv.DictReader((out / "trials.csv").open()))
@@ -120,7 +120,7 @@ def test_a_killed_parent_leaves_no_process_and_the_same_command_resumes(tmp_path
     done_before = {e["trial_id"] for e in events(out) if e["event"] == "trial_end" and e["status"] == "COMPLETED"}
 
     again = launch(spec, out, tmp_path, "--workers", "2", name="again")
-    assert again.wait(timeout=300) == 0, (tmp_path / "again.log").read_text()[-3000:]
+    assert again.wait(timeout=900) == 0, (tmp_path / "again.log").read_text()[-3000:]
     rows = list(csv.DictReader((out / "trials.csv").open()))
     ended = [e for e in events(out) if e["event"] == "trial_end"]
     assert_exact(rows, ended, 5)
@@ -160,7 +160,7 @@ def test_a_chief_killed_with_a_gcs_output_resumes_on_an_empty_work_folder(tmp_pa
         for proc in procs.values():
             proc.kill()
         raise
-    wait_all(procs, tmp_path, timeout=300)
+    wait_all(procs, tmp_path, timeout=900)
 
     rows = rows_of(store.read_bytes("trials.csv").decode())
     ended = [e for e in store_events() if e["event"] == "trial_end"]
@@ -186,7 +186,7 @@ def test_vertex_worker_pools_from_cluster_spec(tmp_path: Path) -> None:
     procs = {"chief": start(spec, out, "chief", None, tmp_path, CLUSTER_SPEC=cluster_spec("workerpool0", 0))}
     for i in range(2):
         procs[f"w{i}"] = start(spec, out, f"w{i}", None, tmp_path, CLUSTER_SPEC=cluster_spec("workerpool1", i))
-    wait_all(procs, tmp_path, timeout=300)
+    wait_all(procs, tmp_path, timeout=900)
     rows = list(csv.DictReader((out / "trials.csv").open()))
     ended = [e for e in events(out) if e["event"] == "trial_end"]
     assert_exact(rows, ended, 4)
@@ -206,7 +206,7 @@ def test_kubeflow_workers_find_the_chief_through_the_store(tmp_path: Path, gcs_e
         "pod-0": start(spec, uri, "pod-0", None, tmp_path, "--workers", "2", "--workdir", str(tmp_path / "p0"),
                        KFTUNE_ROLE="worker", KFTUNE_WORKER_INDEX="0"),
     }
-    wait_all(procs, tmp_path, timeout=300)
+    wait_all(procs, tmp_path, timeout=900)
     store = open_store(uri)
     assert json.loads(store.read_bytes("state/chief.json"))["address"] == f"127.0.0.1:{port}"
     rows = rows_of(store.read_bytes("trials.csv").decode())

@@ -159,6 +159,10 @@ def tune(
         )
     except KftuneError as exc:
         raise _fail(exc) from None
+    if result.worker is not None:  # a worker knows its own trials; the best and the outputs are the chief's
+        typer.echo(f"{result.worker}: {result.trials_completed} trials completed, {result.trials_failed} failed "
+                   f"({result.stopped_because}); results written by the chief to {result.output}")
+        return
     best = json.dumps(result.best_hyperparameters, sort_keys=True)
     objective = "-" if result.best_objective is None else f"{result.best_objective:.4f}"
     where = f"trial {result.best_trial_number}" if result.best_trial_number else f"trial id {result.best_trial_id}"

@@ -37,7 +37,7 @@ PRIVATE_TARGETS = (
     ("keras_tuner.src.distribute.oracle_client", "TIMEOUT"),  # use_retrying_client: per-call timeout
     ("keras_tuner.src.protos", "get_service_grpc"),  # serve_oracle
     ("keras_tuner.src.engine.conditions", "Parent.to_proto"),  # quiet_condition_protos
-    ("keras_tuner.src.config", "DEBUG"),  # run/trial.py quiet_trial_tracebacks: no traceback per failed trial
+    ("keras_tuner.src.config", "DEBUG"),  # quiet_trial_tracebacks: no traceback per failed trial
 )
 
 
@@ -348,6 +348,15 @@ def requeue_ongoing(oracle: Any, tuner_id: str) -> str | None:
     oracle.tuner_ids.discard(tuner_id)
     oracle.save()
     return trial.trial_id
+
+
+def quiet_trial_tracebacks() -> None:
+    """keras-tuner prints the full traceback of every failed trial (``keras_tuner.src.config.DEBUG``,
+    True in 1.4.8): kftune shows one line per failed trial and keeps the traceback in the run's trial
+    log (layout.TRIAL_LOG) instead."""
+    import importlib
+
+    importlib.import_module("keras_tuner.src.config").DEBUG = False
 
 
 def quiet_condition_protos() -> None:

@@ -39,6 +39,7 @@ class TuningResult:
     stopped_because: str
     files: dict[str, Path] = field(default_factory=dict)
     best_trial_number: int | None = None  # the best trial's number in trials.csv and the report
+    worker: str | None = None  # set when this process was a worker: the results are the chief's
 
 
 def sync_facts(stats: Any) -> Any:

@@ -27,20 +27,11 @@ class ObjectiveMissing(Exception):
         self.metric, self.available = metric, available
 
 
-def quiet_trial_tracebacks() -> None:
-    """keras-tuner prints the full traceback of every failed trial (``keras_tuner.src.config.DEBUG``,
-    True in 1.4.8; listed in kt_compat.PRIVATE_TARGETS): kftune shows one line per failed trial and
-    keeps the traceback in the run's trial log (layout.TRIAL_LOG) instead."""
-    import importlib
-
-    importlib.import_module("keras_tuner.src.config").DEBUG = False
-
-
 def make_tuner_class() -> type:
     """Defined lazily so importing kftune never imports keras/TensorFlow."""
     import keras
 
-    from kftune.kt_compat import tuner_base
+    from kftune.kt_compat import quiet_trial_tracebacks, tuner_base
 
     quiet_trial_tracebacks()
 

@@ -105,6 +105,7 @@ class WorkerHooks:
             best_model_path=None,
             spec_hash=self.spec.spec_hash,
             stopped_because=stopped_because,
+            worker=str(self.role.tuner_id),
         )
 
 
