@@ -17,7 +17,7 @@ import numpy as np
 from scipy import optimize, special
 from scipy.stats import qmc
 
-from kftune.search.gp.encoding import Space, row_key
+from kftune.search.gp.encoding import Space, row_keys
 from kftune.search.gp.model import GP
 
 _C1 = 0.5 * math.log(2 * math.pi)
@@ -100,9 +100,9 @@ class CandidatePool:
 
     def top_raw(self, k: int, seen: set) -> np.ndarray:
         raw, _, _, x, scores = self._cat()
-        out = []
+        out, keys = [], row_keys(x)
         for i in np.argsort(-scores, kind="stable"):
-            if row_key(x[i]) not in seen:
+            if keys[i] not in seen:
                 out.append(raw[i])
                 if len(out) == k:
                     break
@@ -112,7 +112,7 @@ class CandidatePool:
         """Local-search starts: the best unseen candidate plus a roulette draw (weights
         exp(acq - max), as Optuna does) for diversity."""
         raw, _, _, x, scores = self._cat()
-        ok = np.array([row_key(r) not in seen for r in x])
+        ok = np.array([key not in seen for key in row_keys(x)])
         if not ok.any():
             return raw[:1]
         raw, scores = raw[ok], scores[ok]
@@ -127,8 +127,9 @@ class CandidatePool:
 
     def best_new(self, seen: set, is_duplicate) -> dict | None:
         _, codes, active, x, scores = self._cat()
+        keys = row_keys(x)
         for i in np.argsort(-scores, kind="stable"):
-            if row_key(x[i]) in seen:
+            if keys[i] in seen:
                 continue
             values = self.space.values_of(codes[i], active[i])
             if not is_duplicate(values):

@@ -290,6 +290,11 @@ def row_key(x: np.ndarray) -> bytes:
     return np.round(x, 9).tobytes()
 
 
+def row_keys(x: np.ndarray) -> list[bytes]:
+    """:func:`row_key` of every row of ``x`` (one rounding for the whole matrix)."""
+    return [row.tobytes() for row in np.round(x, 9)]
+
+
 def _as_float(v) -> float:
     try:
         return float(v)

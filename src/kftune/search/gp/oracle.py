@@ -26,7 +26,7 @@ import numpy as np
 from keras_tuner.engine.trial import TrialStatus
 
 from kftune.search.gp.acquisition import Acquisition, CandidatePool, initial_batch, maximize
-from kftune.search.gp.encoding import Space, row_key
+from kftune.search.gp.encoding import Space, row_keys
 from kftune.search.earlystop import stopped_observation
 from kftune.search.gp.model import GP, normalize_outputs
 from kftune.search.trials import trial_status
@@ -126,7 +126,7 @@ class GPOracle(kt.Oracle):
             return {"status": TrialStatus.RUNNING, "values": values}
 
         seen_values, obs_values, obs_scores, pending_values = self._history()
-        seen = {row_key(r) for r in space.encode_values(seen_values)} if seen_values else set()
+        seen = set(row_keys(space.encode_values(seen_values))) if seen_values else set()
         sign = -1.0 if self.objective.direction == "max" else 1.0
         rng = np.random.default_rng(np.random.SeedSequence([int(self.seed), len(self.trials), 7]))
         n_init = self.num_initial_points or default_initial_points(len(space.params), self.max_trials)
