@@ -79,7 +79,13 @@ def tune(
         if fresh:
             location.clear()
         location.pull()
-        return run_session(spec, location, hooks, lock=lock, progress=progress)
+        if not isinstance(hooks, launcher.LocalChiefHooks):
+            return run_session(spec, location, hooks, lock=lock, progress=progress)
+        hooks.start_workers()
+        try:
+            return run_session(spec, location, hooks, lock=lock, progress=progress)
+        finally:  # e.g. the chief failed before serving: no worker outlives it
+            hooks.workers.stop(grace_s=0)
 
 
 def _node_workers(spec: TuningSpec, uri: str, n: int, workdir: Any) -> TuningResult:

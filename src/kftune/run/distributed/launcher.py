@@ -178,9 +178,17 @@ class LocalChiefHooks(ChiefHooks):
     def __init__(self, role: Role, workers: WorkerProcesses) -> None:
         super().__init__(role)
         self.workers = workers
+        self.started = False
+
+    def start_workers(self) -> None:
+        """Start the worker processes (once). Called as soon as the output is locked (and cleared by
+        --fresh), so their Python and framework start-up overlaps the chief's; they wait for its state."""
+        if not self.started:
+            self.started = True
+            self.workers.start_all()
 
     def search(self, tuner: Any, search: Callable[..., None], *args: Any, **kwargs: Any) -> None:
-        self.workers.start_all()
+        self.start_workers()
         try:
             super().search(tuner, search, *args, **kwargs)
             self.workers.stop()
