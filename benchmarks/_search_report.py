@@ -33,7 +33,8 @@ NOTES = [
     "warm-started from the previous fit), one-hot choices, log-scaled parameters searched in log space, log-EI "
     "maximised over 2048 quasi-random candidates + perturbations of the best points + a batched gradient/"
     "coordinate local search, scrambled-Sobol initial points, evaluated and running configurations never "
-    "proposed again.",
+    "proposed again; with >= 5 numeric parameters, once log-EI stalls, a TuRBO-style trust region around "
+    "the incumbent (issue 12, below).",
     "- BoTorch: the textbook loop (benchmarks/_peers.py): SingleTaskGP with BoTorch's default dimension-scaled "
     "priors and Standardize, LogExpectedImprovement, `optimize_acqf(num_restarts=10, raw_samples=512)`, Sobol "
     "start of the same size as kftune's; on mixed spaces one [0, 1] column per parameter (choices as bins, ints "
@@ -49,8 +50,8 @@ NOTES = [
     "table, not across runs.",
     "",
     "## The default search: what was tried for issue 12 (item 2)", "",
-    "No change to the default GP was adopted in this round: the machine's load left too little compute to "
-    "measure a candidate on enough seeds. One direction was piloted through a subclass (not shipped) — a "
+    "Earlier round (no change adopted then: the machine's load left too little compute to measure a "
+    "candidate on enough seeds). One direction was piloted through a subclass (not shipped) — a "
     "restart that escapes a settled mode: after max(5, number of parameters) completed trials without "
     "improvement, one proposal maximises log-EI for an improvement one standard deviation (of the "
     "standardised scores) beyond the best. On the development set (seed 1; seeds 1–2 for Hartmann6, mixed, "
@@ -61,6 +62,43 @@ NOTES = [
     "(overlap/exchangeable) kernel, input warping, TuRBO-style trust regions for d >= 5; a dimension-scaled "
     "log-normal length-scale prior (BoTorch >= 0.12) had lost to Optuna's prior in issue 5's measurements "
     "(src/kftune/search/gp/model.py).",
+    "",
+    "## Tried in this round (issue 12, directions 1-3)", "",
+    "Development set: Hartmann6, mixed, mixed6, conditional, Branin, BBOB f21 d=2, f15 d=5, f17 d=5; 5 seeds x "
+    "50 trials, kftune only (peers from the cache, medians over the seeds they have, mostly 3); a guard over "
+    "all 72 BBOB problems at 25 trials, 2 seeds (plus f09 d=5, f15 d=10, f24 d=10 at 5 seeds where the guard "
+    "flipped). Cells: kftune's median regret @25 / @50; won/tied/lost against the best peer over the 16 "
+    "dev cells. The default scored 5 / 2 / 9: Hartmann6 0.284 / 0.119 (second mode on 3 of 5 seeds), f15 "
+    "51.4 / 40.1, f17 6.84 / 3.62, f21 1.86 / 0.088, mixed 0.70 / 0.037, mixed6 0.354 / 0.35, conditional "
+    "0.130 / 0.0123.", "",
+    "| variant | dev W/T/L | cells that moved (variant; default as above) | verdict |",
+    "|---|---|---|---|",
+    "| 1. exchangeable Choice kernel (one length scale per choice, not per one-hot column) | mixed spaces "
+    "2/1/3 (default 2/2/2) | conditional 0.018 / 0.0122; mixed 1.10 / 0.122; mixed6 0.386 / 0.35 | rejected "
+    "(mixed loses) |",
+    "| 2. escape a settled mode: after every 5th trial without improving the best by 1e-3 of the range, one "
+    "UCB (beta 3) proposal | 6/1/7 of 14 | Hartmann6 0.419 / 0.00074 (4 of 5 seeds find the global mode); "
+    "f15 44.8 / 40.5; f17 6.38 / 4.22; f21 1.92 / 0.996; mixed6 0.358 / 0.35 | rejected: on the guard the "
+    "exploratory trial costs f09 d=5 @25 1406 vs 470, f15 d=10 259 vs 229 (5 seeds) |",
+    "| 2b. the same after every 3rd | 0/1/9 of 10 | Hartmann6 0.598 / 0.0033; f15 80.5 / 38.8; f17 6.04 / 5.75; "
+    "f21 2.08 / 1.31 | rejected |",
+    "| 3. TuRBO-style trust region for d >= 5 from the first model trial (side 0.8, halved after max(4, d) "
+    "trials without improvement, doubled after 3 improvements, restart below 1/64) | 2/2/6 of 10 | "
+    "Hartmann6 0.441 / 0.0042; f15 66.9 / 24.3; f17 5.47 / 2.37 | early box loses f15 @25 |",
+    "| 2 + 3 on every space | 4/4/6 of 14 | mixed 0.63 / 0.60; conditional 0.120 / 0.120: the box keeps the "
+    "search in the incumbent's branch of a choice or condition | rejected |",
+    "| 2 + 3 on numeric spaces only | 6/4/6 | f15 63.9 / 32.5; f17 4.26 / 1.56 (TPE 1.55); Hartmann6 0.326 / "
+    "0.00017 | rejected: f15 @25 lost |",
+    "| **3, numeric spaces with >= 5 parameters, box only once log-EI stalls (adopted)** | **6/2/8** | "
+    "Hartmann6 0.284 / 0.0024; f15 42.7 / 28.4; f17 5.84 / 2.44; guard f09 d=5 398 vs 470, f15 d=10 221 vs "
+    "229, f24 d=10 157 vs 150 (5 seeds); every other problem bit-identical to the default | adopted |",
+    "",
+    "On the 72-problem guard (@25, 2 seeds; d=2 is unchanged) the adopted change goes from 36 won / 36 lost "
+    "(15 worse than 2x) to 37 / 35 (13), no cell turning from won to lost. Not tried this round: input "
+    "warping (Kumaraswamy) of numeric columns. The change costs no proposal time: Hartmann6 with 200 "
+    "trials 0.081 s wall / 0.080 CPU s (the default measured 0.084 s on the same, lighter-loaded machine; "
+    "kftune's row in the proposal-time tables is from this round, the peers' rows from the earlier, heavily "
+    "loaded run).",
     "",
 ]
 

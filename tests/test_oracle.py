@@ -257,3 +257,42 @@ def test_ucb_acquisition_works(tmp_path):
     oracle = _oracle(tmp_path, _branin_space(), seed=3, acquisition="ucb")
     proposed, _ = _drive(oracle, _branin, 20)
     assert min(_branin(v) for v in proposed) - BRANIN_MIN < 1.0
+
+
+def _rastrigin5_space():
+    hps = kt.HyperParameters()
+    for i in range(5):
+        hps.Float(f"x{i}", -5.0, 5.0)
+    return hps
+
+
+def _rastrigin5(v):
+    x = np.array([v[f"x{i}"] for i in range(5)]) - 1.0
+    return float(10 * len(x) + (x**2 - 10 * np.cos(2 * np.pi * x)).sum())
+
+
+def test_trust_region_is_replayed_from_the_state(tmp_path, monkeypatch):
+    # 5 numeric parameters on a multimodal function: log-EI stalls and the trust region comes on;
+    # the box is recomputed from the trials, so the same state still gives the same proposal
+    from kftune.search.gp import oracle as oracle_module
+
+    boxes = []
+    real = oracle_module.trust_region
+
+    def spy(*args):
+        box = real(*args)
+        if box is not None:
+            assert np.all((0 <= box[0]) & (box[0] <= box[1]) & (box[1] <= 1))
+            boxes.append(box)
+        return box
+
+    a = _oracle(tmp_path, _rastrigin5_space(), seed=3, name="a")
+    monkeypatch.setattr(oracle_module, "trust_region", spy)
+    proposed, _ = _drive(a, _rastrigin5, 40)
+    monkeypatch.undo()
+    assert boxes
+    assert len({_key(v) for v in proposed}) == len(proposed)
+    b = _oracle(tmp_path, _rastrigin5_space(), seed=3, name="b")
+    b.trials = a.trials
+    b.set_state(a.get_state())
+    assert a.populate_space("x")["values"] == b.populate_space("x")["values"]

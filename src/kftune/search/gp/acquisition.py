@@ -152,18 +152,20 @@ def initial_batch(space: Space, seed: int, index: int, rng, num_candidates: int)
 # The optimiser
 # --------------------------------------------------------------------------------------------------
 def maximize(space: Space, pool: CandidatePool, acq: Acquisition, raw_obs: np.ndarray, y_obs: np.ndarray,
-             seen: set, rng, num_candidates: int) -> None:
-    """Fill ``pool`` with scored candidates around the acquisition's maxima.
+             seen: set, rng, num_candidates: int, box=None) -> None:
+    """Fill ``pool`` with scored candidates around the acquisition's maxima (inside ``box``, a
+    trust region (lo, hi) on the raw columns, when given).
 
     raw_obs, y_obs: the observed configurations (raw columns) and their standardised scores (lower is
     better); the best five are the centres of the first perturbation round."""
     p = len(space.params)
-    pool.add(qmc.Sobol(d=p, scramble=True, seed=rng).random(num_candidates), acq)
+    lo, hi = box if box is not None else (np.zeros(p), np.ones(p))
+    pool.add(lo + (hi - lo) * qmc.Sobol(d=p, scramble=True, seed=rng).random(num_candidates), acq)
     top = raw_obs[np.argsort(y_obs)[: min(5, len(y_obs))]]
-    pool.add(perturb(space, top, 100, rng), acq)
+    pool.add(np.clip(perturb(space, top, 100, rng), lo, hi), acq)
     # second round: perturb the best new candidates more tightly, then refine them by gradient
-    pool.add(perturb(space, pool.top_raw(5, seen), 60, rng, scales=(0.005, 0.02, 0.05)), acq)
-    pool.add(local_search(space, acq, pool.starts(10, seen, rng)), acq)
+    pool.add(np.clip(perturb(space, pool.top_raw(5, seen), 60, rng, scales=(0.005, 0.02, 0.05)), lo, hi), acq)
+    pool.add(np.clip(local_search(space, acq, pool.starts(10, seen, rng)), lo, hi), acq)
 
 
 def perturb(space: Space, centers: np.ndarray, per_center: int, rng, scales=(0.01, 0.05, 0.15)) -> np.ndarray:

@@ -16,7 +16,8 @@ trials and ``oracle.json``; everything this class needs lives in ``get_state``) 
   local-perturbation candidate batch and a short batched gradient refinement, all as numpy matrix
   operations;
 * here: an already evaluated (or running) configuration is never proposed again; a finite space that
-  is exhausted stops the search cleanly.
+  is exhausted stops the search cleanly; with >= 5 numeric parameters, once log-EI stalls, the
+  candidates are confined to a trust region around the incumbent (:func:`trust_region`).
 """
 
 from __future__ import annotations
@@ -138,7 +139,13 @@ class GPOracle(kt.Oracle):
         else:
             y = sign * np.asarray(obs_scores)
             acq, raw_obs, ys = self._surrogate(space, obs_values, y, pending_values)
-            maximize(space, pool, acq, raw_obs, ys, seen, rng, self.num_candidates)
+            box = None
+            if len(space.params) >= 5 and all(p.kind == "num" and not p.hp.conditions for p in space.params):
+                # completed trials come first in y, in trial order: the recent trend of the search
+                n_done = sum(trial_status(t) == TrialStatus.COMPLETED and _finite(t.score)
+                             for t in self.trials.values())
+                box = trust_region(acq.gp, space, raw_obs, y[np.isfinite(y)], n_done, n_init)
+            maximize(space, pool, acq, raw_obs, ys, seen, rng, self.num_candidates, box)
 
         if space.finite:  # make exhaustion detectable and every remaining point reachable
             pool.add(space.enumerate_raw(), acq)
@@ -190,6 +197,36 @@ class GPOracle(kt.Oracle):
             gp.condition_on(space.encode_values(pending_values))
         acq = Acquisition(gp, float(ys.min()), self.acquisition, self.beta)
         return acq, space.raw_from_values(obs_values)[keep], ys
+
+
+def trust_region(gp, space, raw_obs, y, n_done, n_init):
+    """A TuRBO-style box (raw columns) around the incumbent, for >= 5 numeric parameters: on
+    multimodal functions global log-EI there keeps sampling the boundary and far modes. The search
+    stays global until log-EI stalls (max(4, d) trials without improving the best by 1e-3 of the
+    range); then the side is 0.8, halves after each such stall, doubles after 3 improvements, and
+    restarts at 0.8 below 1/64 (side scaled per column by the GP's length scales). Replayed from the
+    completed trials' order, so the same state gives the same box. A choice or a conditional branch
+    needs jumps a box forbids (measured on the mixed spaces): not used there. None: no box."""
+    side, succ, fail, tau = 1.6, 0, 0, max(4, len(space.params))
+    done = y[:n_done]
+    tol = 1e-3 * float(np.ptp(done)) if len(done) else 0.0
+    for i in range(max(n_init, 1), len(done)):
+        if done[i] < done[:i].min() - tol:
+            succ, fail = succ + 1, 0
+        else:
+            succ, fail = 0, fail + 1
+        if succ == 3:
+            side, succ = min(2 * side, 1.6), 0
+        elif fail == tau:
+            side, fail = side / 2, 0
+        if side < 1 / 64:
+            side = 0.8
+    if side >= 1.6:
+        return None
+    ls = np.array([gp.ls[p.col] for p in space.params])
+    w = ls / np.exp(np.log(ls).mean())
+    center = raw_obs[int(np.argmin(y))]
+    return np.clip(center - side * w / 2, 0, 1), np.clip(center + side * w / 2, 0, 1)
 
 
 def default_initial_points(n_params: int, max_trials: int | None = None) -> int:
