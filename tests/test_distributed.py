@@ -88,6 +88,11 @@ def test_chief_and_two_workers_share_one_search(tmp_path: Path) -> None:
     run = json.loads((out / "run.json").read_text())
     assert run["ended_at"] and run["trials"]["completed"] == 4
     assert run["distributed"]["workers_seen"] == ["worker-0", "worker-1"]
+    # A worker's last line names its own trials and where the chief wrote the results, not a "best" it cannot know.
+    for tid in ("worker-0", "worker-1"):
+        summary = [line for line in (tmp_path / f"{tid}.log").read_text().splitlines() if line.startswith(f"{tid}: ")]
+        assert summary and f"results written by the chief to {out}" in summary[-1], summary
+        assert "best hyperparameters" not in (tmp_path / f"{tid}.log").read_text()
 
     best_row = max(rows, key=lambda r: float(r["objective"]))
     best = json.loads((out / "best_hyperparameters.json").read_text())
