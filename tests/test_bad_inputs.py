@@ -24,6 +24,7 @@ import yaml
 from typer.testing import CliRunner
 
 from kftune.cli import app
+from test_tuning import tiny_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT / "tests" / "corpus"
@@ -41,21 +42,9 @@ def digits(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def base_spec(train: Path | str, **overrides: Any) -> dict[str, Any]:
-    spec: dict[str, Any] = {
-        "name": "corpus",
-        "model": "kftune.hypermodels:mlp_classifier",
-        "data": {"train": str(train), "label": "target", "validation_split": 0.25},
-        "objective": {"metric": "val_accuracy", "direction": "max"},
-        "search_space": {
-            "units": {"type": "int", "min": 8, "max": 32, "step": 8},
-            "learning_rate": {"type": "float", "min": 1e-3, "max": 1e-2, "sampling": "log"},
-            "optimizer": {"type": "choice", "values": ["adam", "sgd"]},
-            "momentum": {"type": "float", "min": 0.0, "max": 0.9, "when": {"optimizer": ["sgd"]}},
-            "layers": {"type": "fixed", "value": 1},
-        },
-        "tuner": {"algorithm": "random", "max_trials": 1, "seed": 1},
-        "training": {"epochs": 1, "batch_size": 32},
-    }
+    """test_tuning's tiny spec, cut to one trial of one epoch."""
+    spec = tiny_spec(Path(train), name="corpus", tuner={"algorithm": "random", "max_trials": 1, "seed": 1},
+                     training={"epochs": 1, "batch_size": 32})
     spec.update(copy.deepcopy(overrides))
     return spec
 

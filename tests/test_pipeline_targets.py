@@ -29,6 +29,7 @@ from kftune_kfp.components import _outputs, _runtime  # noqa: E402
 from kftune_kfp.pipelines import accelerators  # noqa: E402
 from kftune_kfp.pipelines import cli as cli_pipeline  # noqa: E402
 from kftune_kfp.pipelines.tune_and_train import PipelineOptions, compile_pipeline, read_marker  # noqa: E402
+from test_components import SPEC as COMPONENTS_SPEC  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURE_RUN = ROOT / "tests" / "fixtures" / "run_v0_1" / "output"
@@ -246,15 +247,7 @@ def test_a_kubeflow_worker_without_a_shared_state_fails_with_one_line(capsys) ->
     assert "state_root" in line and "--state-root gs://" in line
 
 
-SPEC = {
-    "name": "digits-tiny",
-    "model": "kftune.hypermodels:mlp_classifier",
-    "data": {"train": "gs://bucket/digits.csv", "label": "target"},
-    "objective": {"metric": "val_accuracy", "direction": "max"},
-    "search_space": {"units": {"type": "int", "min": 16, "max": 64, "step": 16}},
-    "tuner": {"algorithm": "random", "max_trials": 4, "seed": 1},
-    "training": {"epochs": 2},
-}
+SPEC = {**COMPONENTS_SPEC, "tuner": {"algorithm": "random", "max_trials": 4, "seed": 1}}
 
 
 def test_vertex_pods_run_one_custom_job_with_worker_pools(tmp_path: Path) -> None:
