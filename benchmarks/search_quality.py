@@ -133,7 +133,10 @@ def _key(values: dict) -> tuple:
 
 
 def run_search(job: tuple) -> dict:
+    """One search; recorded under the version the job was planned with (the code when the run started:
+    an edit while it runs does not relabel it)."""
     method, problem_name, seed, n_trials = job[:4]
+    version = job[4] if len(job) > 4 else method_version(method)
     problem = get_problem(problem_name, seed)
     search = _make(method, problem, seed, n_trials)
     best, curve, times, seen, dups = np.inf, [], [], set(), 0
@@ -151,7 +154,7 @@ def run_search(job: tuple) -> dict:
         best = min(best, y)
         curve.append(max(best - problem.f_min, 0.0))
     return {"method": method, "problem": problem_name, "seed": seed, "max_trials": n_trials, "regret": curve,
-            "duplicates": dups, "ask_seconds": times, "version": method_version(method)}
+            "duplicates": dups, "ask_seconds": times, "version": version}
 
 
 def _worker_init():
@@ -168,6 +171,7 @@ def _worker_init():
         torch.set_num_threads(1)
     except ImportError:
         pass
+    import kftune.search.gp  # noqa: F401  the code the jobs' version names, loaded before any later edit
 
 
 # --------------------------------------------------------------------------------------------------

@@ -77,3 +77,41 @@ def test_condition_protos_are_the_same_without_the_stray_print(capsys) -> None:
         assert after == before and capsys.readouterr().out == ""
     finally:
         conditions.Parent.to_proto = original
+
+
+def test_a_worker_that_called_before_the_chief_served_gets_its_answer(tmp_path, monkeypatch) -> None:
+    """The launcher starts workers with the chief and pods come up in any order: a worker's first call
+    waits on kftune's channel (kt_compat.CHANNEL_OPTIONS) and is answered once the chief serves."""
+    import socket
+    import threading
+    import time
+
+    from keras_tuner.src.distribute import oracle_client
+
+    monkeypatch.setattr(oracle_client, "TIMEOUT", oracle_client.TIMEOUT)
+    monkeypatch.setattr(oracle_client.OracleClient, "__init__", oracle_client.OracleClient.__init__)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setenv("KERASTUNER_ORACLE_IP", "127.0.0.1")
+    monkeypatch.setenv("KERASTUNER_ORACLE_PORT", str(port))
+    monkeypatch.setenv("KERASTUNER_TUNER_ID", "worker-0")
+    chief = keras_tuner.oracles.RandomSearchOracle(objective="val_loss", max_trials=3, seed=0)
+    chief.hyperparameters.Int("units", 8, 64)
+    chief._set_project_dir(str(tmp_path), "p")
+
+    kt_compat.use_retrying_client(60.0)
+    client = oracle_client.OracleClient(keras_tuner.oracles.RandomSearchOracle(objective="val_loss", max_trials=3))
+    assert isinstance(client.stub, kt_compat._RetryingStub)
+    served = []
+    timer = threading.Timer(2.0, lambda: served.append(kt_compat.serve_oracle(chief, f"127.0.0.1:{port}")))
+    timer.start()
+    try:
+        t0 = time.monotonic()
+        space = client.get_space()
+        assert served and served[0] is not None and time.monotonic() - t0 >= 2.0  # it did wait for the chief
+        assert [hp.name for hp in space.space] == ["units"]
+    finally:
+        timer.join()
+        if served and served[0] is not None:
+            served[0][0].stop(0)

@@ -272,6 +272,23 @@ def serve_oracle(oracle: Any, address: str) -> tuple[Any, Any] | None:
     return server, servicer
 
 
+# gRPC's reconnect back-off (first retry after 1 s, growing 1.6x to 120 s) would leave a worker that
+# started before its chief, or outlived a preempted one, up to two minutes behind a chief that is back;
+# a chief is one address on the cluster network, so retrying it often costs nothing.
+CHANNEL_OPTIONS = (
+    ("grpc.initial_reconnect_backoff_ms", 100),
+    ("grpc.max_reconnect_backoff_ms", 1000),
+)
+
+
+def oracle_stub(address: str) -> Any:
+    """keras-tuner's ``OracleStub`` on a channel to ``address`` that retries a refused connection at least every second."""
+    import grpc
+    from keras_tuner.src import protos
+
+    return protos.get_service_grpc().OracleStub(grpc.insecure_channel(address, options=CHANNEL_OPTIONS))
+
+
 class _RetryingStub:
     """An ``OracleStub`` whose calls retry on UNAVAILABLE until ``oracle_client.TIMEOUT`` has passed.
 
@@ -287,11 +304,7 @@ class _RetryingStub:
     def _follow(self) -> None:
         address = self._resolve() if self._resolve is not None else None
         if address and address != self._address:
-            import grpc
-            from keras_tuner.src import protos
-
-            self._stub = protos.get_service_grpc().OracleStub(grpc.insecure_channel(address))
-            self._address = address
+            self._stub, self._address = oracle_stub(address), address
 
     def __getattr__(self, name: str) -> Any:
         import grpc
@@ -333,7 +346,7 @@ def use_retrying_client(timeout_s: float, resolve: Callable[[], str | None] | No
     def __init__(self: Any, oracle: Any) -> None:
         original(self, oracle)
         address = f"{os.environ['KERASTUNER_ORACLE_IP']}:{os.environ['KERASTUNER_ORACLE_PORT']}"
-        self.stub = _RetryingStub(self.stub, address, _resolve[0])
+        self.stub = _RetryingStub(oracle_stub(address), address, _resolve[0])  # in place of keras-tuner's channel
 
     __init__.kftune_retrying = True  # type: ignore[attr-defined]
     cls.__init__ = __init__
