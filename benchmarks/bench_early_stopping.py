@@ -95,10 +95,14 @@ def task_spec(task: str, method: str, seed: int) -> dict:
     spec["training"] = {**spec["training"], "epochs": epochs}
     spec["training"].pop("early_stopping", None)
     spec.pop("budget", None)
+    # a wide learning rate diverges (NaN: the trial FAILS) at its top end; a user searching it allows more
+    # than keras-tuner's 3 failures in a row
+    failures = {"max_consecutive_failed_trials": 10}
     if method == "hyperband":
-        spec["tuner"] = {"algorithm": "hyperband", "max_trials": 1000, "seed": seed, "max_epochs": epochs, "factor": 3}
+        spec["tuner"] = {"algorithm": "hyperband", "max_trials": 1000, "seed": seed, "max_epochs": epochs, "factor": 3,
+                         **failures}
     else:
-        spec["tuner"] = {"algorithm": "bayesian", "max_trials": max_trials, "seed": seed}
+        spec["tuner"] = {"algorithm": "bayesian", "max_trials": max_trials, "seed": seed, **failures}
         if method != "none":
             spec["tuner"]["early_stopping"] = {"rule": method}
     return spec

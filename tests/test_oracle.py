@@ -18,8 +18,9 @@ def _oracle(tmp_path, hps, direction="min", name="p", cls=GPOracle, **kw):
     return oracle
 
 
-def _drive(oracle, f, n, fail=lambda i, values: False):
-    """Run up to n trials; returns (list of proposed values, last status)."""
+def _drive(oracle, f, n, fail=lambda i, values: False, failed_status="FAILED"):
+    """Run up to n trials; returns (list of proposed values, last status). A failing trial ends as
+    ``failed_status``: keras-tuner's FAILED (FailedTrialError: the values are bad) or INVALID (a crash)."""
     proposed = []
     for i in range(n):
         trial = oracle.create_trial("tuner0")
@@ -28,7 +29,7 @@ def _drive(oracle, f, n, fail=lambda i, values: False):
         values = dict(trial.hyperparameters.values)
         proposed.append(values)
         if fail(i, values):
-            trial.status = "FAILED"
+            trial.status = failed_status
             trial.message = "boom"
         else:
             oracle.update_trial(trial.trial_id, {"obj": f(values)})
@@ -195,14 +196,42 @@ def test_beats_random_search_on_branin_within_30_trials():
 
 
 def test_maximize_and_failed_trials(tmp_path):
+    """Trials that crash at random (INVALID: not a verdict on their values, so the GP does not learn
+    from them) do not stop the search and are not proposed again."""
     oracle = _oracle(tmp_path, _branin_space(), direction="max", seed=8, max_consecutive_failed_trials=5)
-    proposed, status = _drive(oracle, lambda v: -_branin(v), 30, fail=lambda i, v: i % 4 == 3)
+    proposed, status = _drive(oracle, lambda v: -_branin(v), 30, fail=lambda i, v: i % 4 == 3,
+                              failed_status="INVALID")
     assert status == "RUNNING" and len(proposed) == 30
-    failed = [t for t in oracle.trials.values() if t.status == "FAILED"]
+    failed = [t for t in oracle.trials.values() if t.status == "FAILED"]  # keras-tuner: INVALID, retries spent
     assert len(failed) == 7
     best = oracle.get_best_trials(1)[0]
     assert -best.score - BRANIN_MIN < 0.5  # found a good point while maximizing -branin
     assert len({_key(v) for v in proposed}) == 30  # a failed configuration is not retried either
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_a_diverging_region_is_not_proposed_again_and_again(tmp_path, seed):
+    """A learning rate above 0.02 diverges (the trial FAILS with a NaN loss) and the optimum lies just
+    below it: the GP must learn from the failures, not keep proposing their near-twins (before
+    failures were observed at the worst score: 20 of 25 trials failed on every seed)."""
+    hps = kt.HyperParameters()
+    hps.Float("lr", 1e-5, 1e-1, sampling="log")
+    hps.Int("units", 8, 256)
+
+    def loss(v):
+        return (math.log10(v["lr"]) + 1.8) ** 2 + 0.1 * (v["units"] / 256 - 0.7) ** 2
+
+    oracle = _oracle(tmp_path, hps, seed=seed, max_consecutive_failed_trials=100)
+    proposed, _ = _drive(oracle, loss, 25, fail=lambda i, v: v["lr"] > 0.02)
+    assert sum(v["lr"] > 0.02 for v in proposed) <= 5
+    best = oracle.get_best_trials(1)[0]
+    assert best.score < 0.1  # and it gets close to the optimum at the edge (lr ~ 0.016; 0.1 = lr within a factor 2)
+    # what it learnt is in the oracle's state: a resumed search proposes what this one would
+    resumed = _oracle(tmp_path, hps, seed=seed, max_consecutive_failed_trials=100, name="resumed")
+    resumed.trials = oracle.trials
+    resumed.set_state(oracle.get_state())
+    assert resumed.rejected == oracle.rejected and len(oracle.rejected) == sum(v["lr"] > 0.02 for v in proposed)
+    assert resumed.populate_space("x")["values"] == oracle.populate_space("x")["values"]
 
 
 def test_prior_observations_steer_the_first_proposal(tmp_path):

@@ -85,6 +85,7 @@ class GPOracle(kt.Oracle):
         self.num_candidates = int(num_candidates)
         self.prior_observations = _check_priors(prior_observations)
         self._gp_theta: list[float] | None = None  # warm start for the next fit (kept in state)
+        self.rejected: set[str] = set()  # trials that ended FAILED, not INVALID (see _history; in state)
 
     # keras-tuner state ---------------------------------------------------------------------------
     def get_state(self):
@@ -97,6 +98,7 @@ class GPOracle(kt.Oracle):
                 "num_candidates": self.num_candidates,
                 "prior_observations": self.prior_observations,
                 "gp_theta": self._gp_theta,
+                "rejected": sorted(self.rejected),
             }
         )
         return state
@@ -109,6 +111,14 @@ class GPOracle(kt.Oracle):
         self.num_candidates = state.get("num_candidates", self.num_candidates)
         self.prior_observations = state.get("prior_observations", self.prior_observations) or []
         self._gp_theta = state.get("gp_theta")
+        self.rejected = set(state.get("rejected") or [])
+
+    def end_trial(self, trial):
+        # keras-tuner turns a crashed (INVALID) trial into FAILED once its retries are spent, so the
+        # verdict is read here, as the trial arrives (from the tuner, or from a worker over gRPC)
+        if trial_status(trial) == TrialStatus.FAILED:
+            self.rejected.add(trial.trial_id)
+        return super().end_trial(trial)
 
     # proposal ------------------------------------------------------------------------------------
     def populate_space(self, trial_id):
@@ -161,6 +171,7 @@ class GPOracle(kt.Oracle):
         """(every configuration tried or given as a prior, the observed ones, their scores, the running ones)."""
         seen_values, obs_values, obs_scores, pending_values = [], [], [], []
         stopped: list[tuple[dict, float]] = []
+        failed: list[dict] = []
         ongoing = {t.trial_id for t in self.ongoing_trials.values()}
         for trial in self.trials.values():
             values = trial.hyperparameters.values
@@ -172,10 +183,22 @@ class GPOracle(kt.Oracle):
                 obs_scores.append(float(trial.score))
             elif trial_status(trial) == TrialStatus.STOPPED and _finite(trial.score):
                 stopped.append((values, float(trial.score)))  # stopped early (tuner.early_stopping)
+            elif trial_status(trial) == TrialStatus.FAILED and trial.trial_id in self.rejected:
+                failed.append(values)
         completed = list(obs_scores)
         for values, score in stopped:
             obs_values.append(values)
             obs_scores.append(stopped_observation(score, completed, self.objective.direction))
+        if completed:
+            # A trial that ended FAILED is keras-tuner's verdict on its values (FailedTrialError: kftune
+            # raises it when the loss became NaN/inf; a hypermodel raises it for a model it rejects),
+            # unlike INVALID (any other exception: a crash, retried). Observed at the worst completed
+            # score (SMAC's crash cost); else the GP, having learnt nothing, proposes a near-twin again
+            # (seen: five diverging learning rates within 3% of each other in a row, which aborted the search).
+            worst = (min if self.objective.direction == "max" else max)(completed)
+            for values in failed:
+                obs_values.append(values)
+                obs_scores.append(worst)
         for prior in self.prior_observations:
             seen_values.append(prior["values"])
             obs_values.append(prior["values"])
