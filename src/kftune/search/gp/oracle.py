@@ -150,7 +150,7 @@ class GPOracle(kt.Oracle):
             y = sign * np.asarray(obs_scores)
             acq, raw_obs, ys = self._surrogate(space, obs_values, y, pending_values)
             box = None
-            if len(space.params) >= 5 and all(p.kind == "num" and not p.hp.conditions for p in space.params):
+            if len(space.params) >= 5 and _numeric(space):
                 # completed trials come first in y, in trial order: the recent trend of the search
                 n_done = sum(trial_status(t) == TrialStatus.COMPLETED and _finite(t.score)
                              for t in self.trials.values())
@@ -211,7 +211,7 @@ class GPOracle(kt.Oracle):
         x_obs = space.encode_values(obs_values)
         keep = np.isfinite(y)
         x_obs, y = x_obs[keep], y[keep]
-        ys = normalize_outputs(y)
+        ys = normalize_outputs(y, warp=_numeric(space))
 
         gp = GP(x_obs, ys)
         theta = gp.fit_warm(self._gp_theta)
@@ -250,6 +250,12 @@ def trust_region(gp, space, raw_obs, y, n_done, n_init):
     w = ls / np.exp(np.log(ls).mean())
     center = raw_obs[int(np.argmin(y))]
     return np.clip(center - side * w / 2, 0, 1), np.clip(center + side * w / 2, 0, 1)
+
+
+def _numeric(space) -> bool:
+    """Numbers only, none conditional: where the trust region and the output warp pay (a choice or a
+    branch needs the jumps they discourage)."""
+    return all(p.kind == "num" and not p.hp.conditions for p in space.params)
 
 
 def default_initial_points(n_params: int, max_trials: int | None = None) -> int:
