@@ -17,8 +17,16 @@ The target of a (task, seed) is the final best objective of ``none`` for that se
 to the first trial whose running best meets it (Hyperband's trials train ``tuner/epochs -
 tuner/initial_epoch`` each); wall seconds likewise from trials.csv.
 
+Every method is measured within ``none``'s epochs (the budget: trials x epochs). A method that stops
+trials finishes its trials in fewer epochs; where it ended short of the target with budget left, the
+trial cap ended it, not the method: ``--extend`` re-runs those runs with 3x the trials (Hyperband 3
+iterations), the initial points pinned so that their first trials are the plain run's (checked:
+``prefix_matches``), and counts their trials up to the budget. An extended run replaces the plain one
+in the report.
+
     python benchmarks/bench_early_stopping.py                 # 5 seeds x 6 tasks x 4 methods
     python benchmarks/bench_early_stopping.py --seeds 2 --tasks digits_mlp    # quick
+    python benchmarks/bench_early_stopping.py --extend        # then: runs the trial cap ended short
     python benchmarks/bench_early_stopping.py --report-only   # re-render from the cache
 
 Runs are cached in benchmarks/results/early_stopping_runs.jsonl; writes docs/benchmarks-early-stopping.md.
@@ -56,6 +64,7 @@ TASKS = {  # name: (example spec, max_trials, epochs, search_space entries repla
     "housing_mlp_wide": ("regression.yaml", 20, 15, {"learning_rate": WIDE_LR}),
 }
 METHODS = ("none", "median", "asha", "hyperband")
+EXTEND = 3  # extended runs: 3x the trials (Hyperband: 3 iterations), cut at the epoch budget
 CACHE = HERE / "results" / "early_stopping_runs.jsonl"
 
 
@@ -87,7 +96,15 @@ READING = [
 ]
 
 
-def task_spec(task: str, method: str, seed: int) -> dict:
+def budget(task: str) -> int:
+    """Epochs ``none`` trains: the budget every method is measured within (its trials x epochs)."""
+    return TASKS[task][1] * TASKS[task][2]
+
+
+def task_spec(task: str, method: str, seed: int, extended: bool = False) -> dict:
+    """The spec of one run. ``extended``: a method that stops trials gets EXTEND x the trials (Hyperband
+    EXTEND iterations), so that the epoch budget, not the trial count, ends it; its first trials are the
+    plain run's (the initial points pinned to the plain run's number)."""
     name, max_trials, epochs, space = TASKS[task]
     spec = yaml.safe_load((ROOT / "examples" / name).read_text())
     spec["search_space"].update(space or {})
@@ -101,17 +118,25 @@ def task_spec(task: str, method: str, seed: int) -> dict:
     if method == "hyperband":
         spec["tuner"] = {"algorithm": "hyperband", "max_trials": 1000, "seed": seed, "max_epochs": epochs, "factor": 3,
                          **failures}
+        if extended:
+            spec["tuner"]["hyperband_iterations"] = EXTEND
     else:
         spec["tuner"] = {"algorithm": "bayesian", "max_trials": max_trials, "seed": seed, **failures}
         if method != "none":
             spec["tuner"]["early_stopping"] = {"rule": method}
+        if extended:
+            from kftune.search.gp.oracle import default_initial_points
+
+            tuned = sum(1 for v in spec["search_space"].values() if v.get("type") != "fixed")
+            spec["tuner"].update(max_trials=EXTEND * max_trials,
+                                 num_initial_points=default_initial_points(tuned, max_trials))
     return spec
 
 
-def run_one(task: str, method: str, seed: int, workroot: Path) -> dict:
+def run_one(task: str, method: str, seed: int, workroot: Path, extended: bool = False) -> dict:
     from kftune import tune
 
-    spec = task_spec(task, method, seed)
+    spec = task_spec(task, method, seed, extended)
     out = workroot / f"{task}-{method}-{seed}"
     t0 = time.perf_counter()
     tune(spec, str(out), fresh=True, progress=False)
@@ -130,14 +155,17 @@ def run_one(task: str, method: str, seed: int, workroot: Path) -> dict:
                        "epochs": epochs, "seconds": float(r["seconds"] or 0.0)})
     shutil.rmtree(out, ignore_errors=True)
     return {"task": task, "method": method, "seed": seed, "trials": trials, "wall": wall,
-            "direction": spec["objective"]["direction"]}
+            "direction": spec["objective"]["direction"], "extended": extended}
 
 
 def _curve(run: dict) -> list[tuple[float, float, float | None]]:
-    """(cumulative epochs, cumulative seconds, running best of completed trials) after each trial."""
+    """(cumulative epochs, cumulative seconds, running best of completed trials) after each trial, up to
+    the task's epoch budget (an extended run's later trials are not counted)."""
     sign = -1.0 if run["direction"] == "max" else 1.0
     out, ep, sec, best = [], 0.0, 0.0, None
     for t in run["trials"]:
+        if ep + t["epochs"] > budget(run["task"]):
+            break
         ep += t["epochs"]
         sec += t["seconds"]
         if t["status"] == "COMPLETED" and t["objective"] is not None:
@@ -228,6 +256,8 @@ def main(argv=None) -> None:
     ap.add_argument("--tasks", default=",".join(TASKS))
     ap.add_argument("--methods", default=",".join(METHODS))
     ap.add_argument("--report-only", action="store_true")
+    ap.add_argument("--extend", action="store_true",
+                    help="only re-run, extended, the stopping methods' runs that the trial cap ended short of the target")
     ap.add_argument("--cache", default=str(CACHE))
     ap.add_argument("--out", default=str(ROOT / "docs" / "benchmarks-early-stopping.md"))
     args = ap.parse_args(argv)
@@ -238,7 +268,7 @@ def main(argv=None) -> None:
     done = {(r["task"], r["method"], r["seed"]) for r in runs}
     if not args.report_only:
         work = Path(tempfile.mkdtemp(prefix="kftune-es-"))
-        for seed in range(1, args.seeds + 1):  # seed-major: a partial run still compares like with like
+        for seed in range(1, 0 if args.extend else args.seeds + 1):  # seed-major: a partial run compares like with like
             for task in args.tasks.split(","):
                 for method in args.methods.split(","):
                     if (task, method, seed) in done:
@@ -249,7 +279,39 @@ def main(argv=None) -> None:
                         f.write(json.dumps(run) + "\n")
                     print(f"{task} {method} seed {seed}: {len(run['trials'])} trials, "
                           f"{sum(t['epochs'] for t in run['trials'])} epochs, {run['wall']:.0f} s", flush=True)
+        if args.extend:
+            for run in extend(runs, args, work):
+                runs.append(run)
+                with cache.open("a") as f:
+                    f.write(json.dumps(run) + "\n")
     print(report(runs, Path(args.out), argv))
+
+
+def _same(a: dict, b: dict) -> bool:
+    """The same trial outcome (TensorFlow on CPU repeats a seeded trial to float precision)."""
+    if a["status"] != b["status"] or (a["objective"] is None) != (b["objective"] is None):
+        return False
+    return a["objective"] is None or abs(a["objective"] - b["objective"]) <= 1e-6 * max(1.0, abs(b["objective"]))
+
+
+def extend(runs: list[dict], args, work: Path):
+    """Re-run, extended, every run of a stopping method that ended short of the target with epochs of
+    the budget left: the trial cap, not the method, ended it (yields the extended runs)."""
+    plain = {(r["task"], r["method"], r["seed"]): r for r in runs if not r.get("extended")}
+    have = {(r["task"], r["method"], r["seed"]) for r in runs if r.get("extended")}
+    for (task, method, seed), run in sorted(plain.items()):
+        base = plain.get((task, "none", seed))
+        if method == "none" or base is None or (task, method, seed) in have or task not in args.tasks.split(","):
+            continue
+        best = _curve(base)[-1][2]
+        target = best * (1 - 0.005) if base["direction"] == "max" else best * (1 + 0.005)
+        if to_target(run, target) is not None or sum(t["epochs"] for t in run["trials"]) >= budget(task):
+            continue
+        longer = run_one(task, method, seed, work, extended=True)
+        longer["prefix_matches"] = all(_same(a, b) for a, b in zip(longer["trials"], run["trials"]))
+        print(f"{task} {method} seed {seed} extended: {len(longer['trials'])} trials, first {len(run['trials'])} "
+              f"{'as' if longer['prefix_matches'] else 'NOT as'} the plain run", flush=True)
+        yield longer
 
 
 if __name__ == "__main__":
