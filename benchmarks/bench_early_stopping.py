@@ -78,9 +78,10 @@ READING = [
     "12's third round does not apply to these spaces (each has a choice), the failed-trial observation did "
     "(seeds 4-5; seeds 1-3 had no failed trial).",
     "- **The targets are not met, and the earlier 3-seed figures (1.73x / 1.68x) did not hold at 5 seeds.** "
-    "`median` trains 40-60% fewer epochs for the same 20 trials (173, 115 and 157 of 300) but reaches the 0.5% "
-    "target only 1.18x (digits MLP) and 1.20x (CNN) sooner than `none`, and on the housing regression it "
-    "reaches it on 2 of 5 seeds even with the budget's remaining epochs. Why: with the Bayesian search most "
+    "`median` trains 42-54% fewer epochs for the same trials (median 173, 138 and 165 of 300) but reaches the "
+    "0.5% target only 1.18x (digits MLP) and 1.20x (CNN) sooner than `none`; on the housing regression the "
+    "median over seeds says 1.68x, but 2 of 5 seeds never reach the target, even with the budget's remaining "
+    "epochs (3 of 5 final bests not worse). Why: with the Bayesian search most "
     "trials after the quasi-random start are already decent (the GP avoids the hopeless region), so the epochs "
     "to the target are set by when the search proposes the winning configuration, which early stopping barely "
     "changes; what it stops is mostly the few hopeless trials of the start. On housing, ranking by the value at "
