@@ -182,6 +182,11 @@ def _curve(run: dict) -> list[tuple[float, float, float | None]]:
     return out
 
 
+def within_half_percent(best: float, direction: str) -> float:
+    """The target: ``none``'s final best, within 0.5%."""
+    return best * (1 - 0.005) if direction == "max" else best * (1 + 0.005)
+
+
 def to_target(run: dict, target: float) -> tuple[float, float] | None:
     ok = (lambda b: b >= target) if run["direction"] == "max" else (lambda b: b <= target)
     for ep, sec, best in _curve(run):
@@ -221,7 +226,7 @@ def report(runs: list[dict], out: Path, argv: list[str]) -> str:
                 base = _curve(by["none"][r["seed"]])[-1][2]
                 hit0 = to_target(r, base)
                 exact.append(hit0[0] if hit0 is not None else np.inf)
-                target = base * (1 - 0.005) if direction == "max" else base * (1 + 0.005)
+                target = within_half_percent(base, direction)
                 hit = to_target(r, target)
                 if hit is not None:
                     reached += 1
@@ -313,8 +318,7 @@ def extend(runs: list[dict], args, work: Path):
         if method == "none" or base is None or (task, method, seed) in have or task not in args.tasks.split(",") \
                 or method not in args.methods.split(","):
             continue
-        best = _curve(base)[-1][2]
-        target = best * (1 - 0.005) if base["direction"] == "max" else best * (1 + 0.005)
+        target = within_half_percent(_curve(base)[-1][2], base["direction"])
         if to_target(run, target) is not None or sum(t["epochs"] for t in run["trials"]) >= budget(task):
             continue
         longer = run_one(task, method, seed, work, extended=True)
