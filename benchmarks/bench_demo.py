@@ -123,18 +123,15 @@ def median_curve(runs: list[dict]) -> list[float]:
 def initial_points() -> tuple[int, int, int]:
     """(trials, kftune's default quasi-random initial points, keras-tuner's default random initial points).
 
-    kftune: ``min(10, max(5, 2 * tuned parameters), max(3, max_trials // 3))`` (kftune.search.gp.oracle); keras-tuner 1.4.8:
+    kftune: :func:`kftune.search.gp.oracle.default_initial_points`; keras-tuner 1.4.8:
     ``max(3 * len(hp.space), 3)``, where the space also counts Fixed and conditional parameters.
     """
+    from kftune.search.gp.oracle import default_initial_points
+
     spec = yaml.safe_load(SPEC.read_text())
     space = spec["search_space"]
     tuned = sum(1 for p in space.values() if p["type"] != "fixed")
-    try:
-        from kftune.search.gp.oracle import default_initial_points
-
-        kf = int(default_initial_points(tuned, int(spec["tuner"]["max_trials"])))
-    except (ImportError, AttributeError):
-        kf = min(10, max(5, 2 * tuned), max(3, int(spec["tuner"]["max_trials"]) // 3))
+    kf = int(default_initial_points(tuned, int(spec["tuner"]["max_trials"])))
     return int(spec["tuner"]["max_trials"]), kf, max(3 * len(space), 3)
 
 

@@ -187,6 +187,21 @@ def _oracle_for_bench(cls, seed, n, **kw):
     return oracle
 
 
+@pytest.mark.parametrize("max_trials, start", [(25, 3), (100, 10)])
+def test_a_tight_budget_hands_over_to_the_gp_after_three_trials(tmp_path, max_trials, start):
+    """Under 10 trials per parameter the quasi-random start is 3 trials, otherwise min(10, 2 per parameter)."""
+    hps = kt.HyperParameters()
+    for i in range(10):
+        hps.Float(f"x{i}", -1.0, 1.0)
+    oracle = _oracle(tmp_path, hps, max_trials=max_trials, seed=3)
+    sphere = lambda v: sum(x * x for x in v.values())  # noqa: E731
+    fitted = []
+    for _ in range(start + 1):
+        _drive(oracle, sphere, 1)
+        fitted.append(oracle._gp_theta is not None)  # the GP is fitted only for a model-guided proposal
+    assert fitted == [False] * start + [True]
+
+
 def test_beats_random_search_on_branin_within_30_trials():
     seeds = [1, 2, 3]
     gp = _median_best(GPOracle, seeds, 30)

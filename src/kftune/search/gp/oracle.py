@@ -259,11 +259,16 @@ def _numeric(space) -> bool:
 
 
 def default_initial_points(n_params: int, max_trials: int | None = None) -> int:
-    """2 per parameter, 5..10 — and never more than a third of a small budget (at least 3), so a
-    12-trial search gets 8 model-guided trials instead of 2."""
+    """2 per parameter, 5..10 — never more than a third of a small budget (at least 3), so a
+    12-trial search gets 8 model-guided trials instead of 2 — and only 3 when the budget is under 10
+    trials per parameter: such a search cannot map the space anyway, and the GP's own choices
+    beat more quasi-random ones (BBOB d=5 and d=10 at 25 trials: a lower median regret than with 8
+    initial points on 30 of 45 problems, higher on 12; docs/benchmarks-search.md, fourth round)."""
     n = min(10, max(5, 2 * n_params))
     if max_trials:
         n = min(n, max(3, max_trials // 3))
+        if max_trials < 10 * n_params:
+            n = 3
     return n
 
 
