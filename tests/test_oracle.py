@@ -357,3 +357,19 @@ def test_heavy_tailed_scores_are_warped_keeping_their_order():
     assert abs(warped.mean()) < 1e-9 and abs(warped.std() - 1) < 1e-9
     mild = rng.standard_normal(40)  # |skewness| <= 1: standardized only
     assert np.allclose(normalize_outputs(mild, warp=True), (mild - mild.mean()) / mild.std())
+
+
+def test_blown_up_scores_leave_the_good_trials_apart():
+    """Two trials that blew up (1e5 and 6e5 against typical scores of 20-300): standardized first, the
+    good trials would all lie within 1e-3 of the scale and the GP could not rank them; the warp works
+    on distances from the best in units of the median's, so the best half keeps a share of
+    it (here 0.07: log 2 of log 1e4, the warp being at most a log)."""
+    from kftune.search.gp.model import normalize_outputs
+
+    rng = np.random.default_rng(1)
+    y = np.concatenate([rng.uniform(22, 40, 10), rng.uniform(100, 300, 8), [1e5, 5.9e5]])
+    warped = normalize_outputs(y, warp=True)
+    assert np.array_equal(np.argsort(warped), np.argsort(y))
+    share = lambda v: (np.median(v) - v.min()) / np.ptp(v)  # noqa: E731
+    assert share(normalize_outputs(y)) < 1e-3 and share(warped) > 0.03  # standardize-then-warp: 0.003
+    assert abs(warped.mean()) < 1e-9 and abs(warped.std() - 1) < 1e-9

@@ -165,13 +165,22 @@ def normalize_outputs(y: np.ndarray, warp: bool = False) -> np.ndarray:
     trials) are Yeo-Johnson-transformed first (lambda by maximum likelihood, as HEBO does), so the
     GP models the good region instead of the outliers. Monotone: the best score stays the best.
     The oracle warps numeric spaces only: the warped search is greedier, and with a choice in the
-    space it stayed in a wrong branch more often (docs/benchmarks-search.md)."""
+    space it stayed in a wrong branch more often (docs/benchmarks-search.md).
+
+    Scores that span more than 100x their typical distance from the best (range > 100 x (median -
+    best): trials that blew up) are transformed as distances from the best in units of the median's,
+    with lambda >= 0 (at most a log): standardized first, every good trial would lie within 1e-3 of
+    the others and the GP could not tell them apart (seen: BBOB f6 in 2-D, 20 trials without a gain)."""
     y = np.asarray(y, dtype=float)
     if not warp or len(y) < 3 or np.ptp(y) == 0 or abs(float(stats.skew(y))) <= 1.0:
         return _standardize(y)
-    z = _standardize(y)
+    lo, med = float(y.min()), float(np.median(y))
+    blown_up = not (med > lo and np.ptp(y) <= 100.0 * (med - lo))
+    u = (y - lo) / (med - lo if med > lo else np.ptp(y)) if blown_up else _standardize(y)
     try:
-        w, _ = stats.yeojohnson(z)
+        w, lam = stats.yeojohnson(u)
+        if blown_up and lam < 0:
+            w = stats.yeojohnson(u, lmbda=0.0)
     except (ValueError, FloatingPointError):
-        return z
-    return _standardize(w) if np.all(np.isfinite(w)) else z
+        return _standardize(y)
+    return _standardize(w) if np.all(np.isfinite(w)) else _standardize(y)
