@@ -198,7 +198,7 @@ NOTES = [
     "changes' runs for the numeric problems (BBOB d=2 and d=5 at 25 trials, the numeric development "
     "problems at 100), and the runs the changes cannot touch (BBOB d=10 at 25, where the scores never "
     "spread that far; the mixed spaces, where the warp is off) copied under the final version; before each "
-    "copy, 16 sampled runs were re-run at the final code and every regret curve was bit-identical.",
+    "copy, 10-16 sampled runs were re-run at the final code and every regret curve was bit-identical.",
     "- Users see it in small searches: the 12-trial demo (7 parameters) now starts with 3 quasi-random trials "
     "instead of 4; a 20-trial search over 6 parameters with 3 instead of 6. `tuner.num_initial_points` sets "
     "it explicitly (the early-stopping benchmark pins 6, the start its cached runs were made with).",

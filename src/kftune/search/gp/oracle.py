@@ -44,7 +44,7 @@ class GPOracle(kt.Oracle):
     """Bayesian optimization with a mixed-space ARD GP; drop-in for keras-tuner's Bayesian oracle.
 
     Args (beyond keras_tuner.Oracle's): num_initial_points: quasi-random (scrambled Sobol) trials
-    before the GP takes over (default: ``min(10, max(5, 2 * dims))``; prior observations count);
+    before the GP takes over (default: :func:`default_initial_points`; prior observations count);
     acquisition: ``"log_ei"`` (default) or ``"ucb"``; beta: UCB exploration weight;
     num_candidates: size of the quasi-random candidate batch per proposal;
     prior_observations: warm-start data, a list of ``{"values": {...}, "score": float}`` that the
