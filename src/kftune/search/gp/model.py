@@ -175,7 +175,7 @@ def normalize_outputs(y: np.ndarray, warp: bool = False) -> np.ndarray:
     if not warp or len(y) < 3 or np.ptp(y) == 0 or abs(float(stats.skew(y))) <= 1.0:
         return _standardize(y)
     lo, med = float(y.min()), float(np.median(y))
-    blown_up = not (med > lo and np.ptp(y) <= 100.0 * (med - lo))
+    blown_up = med <= lo or np.ptp(y) > 100.0 * (med - lo)
     u = (y - lo) / (med - lo if med > lo else np.ptp(y)) if blown_up else _standardize(y)
     try:
         w, lam = stats.yeojohnson(u)

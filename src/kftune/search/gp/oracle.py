@@ -264,12 +264,10 @@ def default_initial_points(n_params: int, max_trials: int | None = None) -> int:
     trials per parameter: such a search cannot map the space anyway, and the GP's own choices
     beat more quasi-random ones (BBOB d=5 and d=10 at 25 trials: a lower median regret than with 8
     initial points on 30 of 45 problems, higher on 12; docs/benchmarks-search.md, fourth round)."""
+    if max_trials and max_trials < 10 * n_params:
+        return 3
     n = min(10, max(5, 2 * n_params))
-    if max_trials:
-        n = min(n, max(3, max_trials // 3))
-        if max_trials < 10 * n_params:
-            n = 3
-    return n
+    return min(n, max(3, max_trials // 3)) if max_trials else n
 
 
 def _finite(score) -> bool:
