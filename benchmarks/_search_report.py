@@ -207,11 +207,12 @@ NOTES = [
     "",
     "## Fifth round (issue 12): BoTorch at 5 seeds", "",
     "- **BoTorch had one seed per problem**, so its 'median' was one run, and three of the cells kftune lost "
-    "were lost to a single lucky BoTorch run (BBOB f21 d=2 @25: 0.0167 against kftune's 1.92, the cell worse "
-    "than 2x by 115x). Seeds 2-5 were added on its 10 problems at 50 trials (40 runs, 20-60 s each). With "
-    "them f21 d=2 @25 is BoTorch 1.83 (TPE's 1.35 is now the best peer), f01 d=5 @25 0.0537 (was 0.0183), "
-    "and the mixed and conditional cells @25 turn to kftune; f15 d=5 @25 turns to BoTorch (48.9 vs 53.4). "
-    "Scoreboard with the same kftune runs: 67 to 68 of 89 cells, worse than 2x 5 to 4.",
+    "were lost to that one run (BBOB f21 d=2 @25: 0.0167 against kftune's 1.92, 115x; f01 d=5 @25: 0.0183; "
+    "conditional @25: 0.121). Seeds 2-5 were added on its 10 problems at 50 trials (40 runs, 20-60 s each). "
+    "With them BoTorch's median is 1.89 on f21 d=2 @25 (seed 1's 0.0167 was its best of five; TPE's 1.35 is "
+    "now the best peer, within 2x of kftune), 0.0537 on f01 d=5 @25 (still 2.5x better than kftune's 0.133) "
+    "and 0.210 on conditional @25 (the cell turns to kftune). Scoreboard, the same kftune runs: 67 to 68 of "
+    "89 cells, worse than 2x 5 to 4.",
     "",
 ]
 
