@@ -373,3 +373,33 @@ def test_blown_up_scores_leave_the_good_trials_apart():
     share = lambda v: (np.median(v) - v.min()) / np.ptp(v)  # noqa: E731
     assert share(normalize_outputs(y)) < 1e-3 and share(warped) > 0.03  # standardize-then-warp: 0.003
     assert abs(warped.mean()) < 1e-9 and abs(warped.std() - 1) < 1e-9
+
+
+def test_unexplored_regions_look_worse_than_typical_with_five_or_more_numbers(tmp_path, monkeypatch):
+    """With >= 5 numeric parameters the GP's prior mean is the scores' upper quartile, so a corner no
+    trial came near is predicted worse, relative to the trials, than with a prior mean at their
+    average: log-EI then stops probing the box's boundary (most of a 10-D box). Not with 2 parameters."""
+    from kftune.search.gp import oracle as oracle_module
+    from kftune.search.gp.encoding import Space
+
+    def corner_vs_median(n_params):
+        hps = kt.HyperParameters()
+        for i in range(n_params):
+            hps.Float(f"x{i}", 0.0, 1.0)
+        oracle = _oracle(tmp_path, hps, seed=1, name=f"p{n_params}")
+        rng = np.random.default_rng(0)
+        obs = [{f"x{i}": float(v) for i, v in enumerate(row)} for row in 0.4 + 0.2 * rng.random((12, n_params))]
+        y = np.array([sum((v - 0.5) ** 2 for v in o.values()) for o in obs])
+        acq, _, ys = oracle._surrogate(Space(oracle.hyperparameters), obs, y, [])
+        assert np.array_equal(np.argsort(ys), np.argsort(y))  # a shift: the trials keep their order
+        corner, _ = acq.gp.predict(np.zeros((1, n_params)))
+        return (corner[0] - np.median(ys)) / np.ptp(ys), ys
+
+    pessimistic, ys = corner_vs_median(6)
+    assert np.quantile(ys, 0.75) == pytest.approx(0.0)  # the prior mean (0) at the upper quartile
+    plain2, ys2 = corner_vs_median(2)
+    assert ys2.mean() == pytest.approx(0.0)  # 2 parameters: standardized, unshifted
+    monkeypatch.setattr(oracle_module, "pessimistic_prior", lambda ys: ys)
+    typical, ys = corner_vs_median(6)
+    assert ys.mean() == pytest.approx(0.0)
+    assert pessimistic > typical + 0.1

@@ -16,8 +16,10 @@ trials and ``oracle.json``; everything this class needs lives in ``get_state``) 
   local-perturbation candidate batch and a short batched gradient refinement, all as numpy matrix
   operations;
 * here: an already evaluated (or running) configuration is never proposed again; a finite space that
-  is exhausted stops the search cleanly; with >= 5 numeric parameters, once log-EI stalls, the
-  candidates are confined to a trust region around the incumbent (:func:`trust_region`).
+  is exhausted stops the search cleanly; with >= 5 numeric parameters the GP's prior mean is
+  pessimistic (:func:`.model.pessimistic_prior`: unexplored means worse than typical, so the search
+  does not keep probing the box's boundary) and, once log-EI stalls, the candidates are confined to a
+  trust region around the incumbent (:func:`trust_region`).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from keras_tuner.engine.trial import TrialStatus
 from kftune.search.gp.acquisition import Acquisition, CandidatePool, initial_batch, maximize
 from kftune.search.gp.encoding import Space, row_keys
 from kftune.search.earlystop import stopped_observation
-from kftune.search.gp.model import GP, normalize_outputs
+from kftune.search.gp.model import GP, normalize_outputs, pessimistic_prior
 from kftune.search.trials import trial_status
 
 try:  # small matrices: one BLAS thread is faster than several fighting over a busy machine
@@ -150,7 +152,7 @@ class GPOracle(kt.Oracle):
             y = sign * np.asarray(obs_scores)
             acq, raw_obs, ys = self._surrogate(space, obs_values, y, pending_values)
             box = None
-            if len(space.params) >= 5 and _numeric(space):
+            if _wide_numeric(space):
                 # completed trials come first in y, in trial order: the recent trend of the search
                 n_done = sum(trial_status(t) == TrialStatus.COMPLETED and _finite(t.score)
                              for t in self.trials.values())
@@ -212,6 +214,8 @@ class GPOracle(kt.Oracle):
         keep = np.isfinite(y)
         x_obs, y = x_obs[keep], y[keep]
         ys = normalize_outputs(y, warp=_numeric(space))
+        if _wide_numeric(space):  # measured: greedier, which costs the mixed spaces and 2-D (docs)
+            ys = pessimistic_prior(ys)
 
         gp = GP(x_obs, ys)
         theta = gp.fit_warm(self._gp_theta)
@@ -256,6 +260,11 @@ def _numeric(space) -> bool:
     """Numbers only, none conditional: where the trust region and the output warp pay (a choice or a
     branch needs the jumps they discourage)."""
     return all(p.kind == "num" and not p.hp.conditions for p in space.params)
+
+
+def _wide_numeric(space) -> bool:
+    """At least 5 parameters, numbers only: where the trust region and the pessimistic prior mean pay."""
+    return len(space.params) >= 5 and _numeric(space)
 
 
 def default_initial_points(n_params: int, max_trials: int | None = None) -> int:
