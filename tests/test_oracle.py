@@ -378,7 +378,7 @@ def test_blown_up_scores_leave_the_good_trials_apart():
 def test_unexplored_regions_look_worse_than_typical_with_five_or_more_numbers(tmp_path, monkeypatch):
     """With >= 5 numeric parameters the GP's prior mean is the scores' upper quartile, so a corner no
     trial came near is predicted worse, relative to the trials, than with a prior mean at their
-    average: log-EI then stops probing the box's boundary (most of a 10-D box). Not with 2 parameters."""
+    average: log-EI then probes the box's boundary (most of a 10-D box) less. Not with 2 parameters."""
     from kftune.search.gp import oracle as oracle_module
     from kftune.search.gp.encoding import Space
 

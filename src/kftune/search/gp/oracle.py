@@ -18,7 +18,7 @@ trials and ``oracle.json``; everything this class needs lives in ``get_state``) 
 * here: an already evaluated (or running) configuration is never proposed again; a finite space that
   is exhausted stops the search cleanly; with >= 5 numeric parameters the GP's prior mean is
   pessimistic (:func:`.model.pessimistic_prior`: unexplored means worse than typical, so the search
-  does not keep probing the box's boundary) and, once log-EI stalls, the candidates are confined to a
+  probes the box's boundary less) and, once log-EI stalls, the candidates are confined to a
   trust region around the incumbent (:func:`trust_region`).
 """
 
@@ -214,7 +214,7 @@ class GPOracle(kt.Oracle):
         keep = np.isfinite(y)
         x_obs, y = x_obs[keep], y[keep]
         ys = normalize_outputs(y, warp=_numeric(space))
-        if _wide_numeric(space):  # measured: greedier, which costs the mixed spaces and 2-D (docs)
+        if _wide_numeric(space):  # elsewhere (2-D, a choice) it was greedier and worse: docs/benchmarks-search.md
             ys = pessimistic_prior(ys)
 
         gp = GP(x_obs, ys)
