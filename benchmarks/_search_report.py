@@ -240,7 +240,7 @@ NOTES = [
     "measured 0.087 s).",
     "- **Rejected: an isotropic kernel while the trials are few** (one length scale for every column until "
     "n >= 2d, or n >= d, then ARD): d=10 @25 17 / 1 / 6 (n < 2d) and 15 / 0 / 9 (n < d) against the best peer, "
-    "head-to-head with the default 12 / 2 / 10 and 11 / 1 / 12; d=5 (n < 2d) 16 / 0 / 8 (default 18 / 0 / 6) - "
+    "head-to-head with the default 12 / 2 / 10 and 11 / 1 / 12; d=5 (n < 2d) 16 / 0 / 8 (default 17 / 0 / 7; head-to-head 11 / 1 / 12) - "
     "noise level, and with one length scale the ill-conditioned f11 d=10 was worse than 2x.",
     "- **Rejected: one quasi-random trial per parameter instead of two** (max(5, d), for budgets of 10+ trials "
     "per parameter; with the pessimistic prior), the 100-trial development runs: f01 d=5 @25 0.038 vs 0.115 "
