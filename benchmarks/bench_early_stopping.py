@@ -224,13 +224,12 @@ def perfect_stopper(none_run: dict, target: float, min_trials: int = 3, min_epoc
     hit = to_target(none_run, target)
     if hit is None:
         return np.inf
-    epochs, total = 0.0, 0.0
-    for i, (t, (ep, _, _)) in enumerate(zip(none_run["trials"], _curve(none_run))):
-        step = ep - epochs
-        epochs = ep
-        total += step if i < min_trials or ep >= hit[0] else min(step, min_epochs)
+    total, before = 0.0, 0.0
+    for i, (ep, _, _) in enumerate(_curve(none_run)):
+        trained, before = ep - before, ep  # this trial's epochs
         if ep >= hit[0]:
-            return total
+            return total + trained
+        total += trained if i < min_trials else min(trained, min_epochs)
     return np.inf
 
 
