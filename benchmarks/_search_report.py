@@ -39,7 +39,12 @@ CACHE_RUNS = (
     'run) on 10 problems, `--problems bbob_f21_d02,bbob_f01_d05,branin,mixed,conditional,hartmann6,'
     'bbob_f15_d05,bbob_f17_d05,mixed6,bbob_f01_d02 --methods botorch --seeds 5 --trials 50` (seeds 2–5 '
     'added in the fifth round; seed 1 ran to 100 trials on three of them); Optuna, keras-tuner and random runs on Branin, Hartmann6 '
-    "and mixed from issue 5's raw file (`--import-old benchmarks/results/search_quality_full.json`). "
+    "and mixed from issue 5's raw file (`--import-old benchmarks/results/search_quality_full.json`); kftune "
+    "also at the budgets its cells are read at (sixth round): `--problems mixed,mixed6,conditional,branin,"
+    "hartmann6 --methods kftune_gp --seeds 5 --trials 25`, and Hartmann6 with `--trials 50`. **A cell at k "
+    "trials reads each seed's shortest run that reached k** (`budget_run`): kftune's start depends on "
+    "max_trials (3 quasi-random trials under 10 per parameter), so its cell at 25 is a 25-trial search, not "
+    "the first 25 trials of a 100-trial one; the peers' starts are fixed, so for them the two are the same. "
     "`--full` runs everything (5 seeds, 100 trials) where a machine allows. kftune's runs are those of "
     'the current code (fifth round: a pessimistic prior mean for 5+ numeric parameters, on top of the fourth '
     "round's 3-trial start and warp): see *Fourth round* and *Fifth round* at the end for how they were made; "
@@ -264,26 +269,49 @@ def _regret_at(run: dict, k: int) -> float:
     return r[min(k, len(r)) - 1]
 
 
+def budget_run(runs: list[dict], k: int) -> dict:
+    """The run of one (method, problem, seed) that answers "what does a k-trial search find": the
+    shortest that reached k trials (a k-trial run where one exists), else the longest. kftune's start
+    depends on max_trials (3 quasi-random trials under 10 per parameter), so the first 25 trials of a
+    100-trial run are not a 25-trial search; for the peers (fixed starts) both read the same."""
+    reached = [r for r in runs if r["max_trials"] >= k]
+    if reached:
+        return min(reached, key=lambda r: r["max_trials"])
+    return max(runs, key=lambda r: r["max_trials"])
+
+
+def longest_runs(runs: list[dict]) -> list[dict]:
+    """One run per (method, problem, seed): the longest (for curves over every budget)."""
+    best: dict = {}
+    for run in runs:
+        key = (run["method"], run["problem"], run["seed"])
+        if key not in best or run["max_trials"] > best[key]["max_trials"]:
+            best[key] = run
+    return list(best.values())
+
+
 def summarize(runs: list[dict]) -> dict:
     table: dict = {}
     for run in runs:
-        table.setdefault(run["problem"], {}).setdefault(run["method"], []).append(run)
+        table.setdefault(run["problem"], {}).setdefault(run["method"], {}).setdefault(run["seed"], []).append(run)
     summary = {}
     for prob, by_method in table.items():
         summary[prob] = {}
-        for method, rs in by_method.items():
+        for method, by_seed in by_method.items():
             row = {}
             for k in CHECKPOINTS:
-                vals = np.array([_regret_at(r, k) for r in rs])
+                vals = np.array([_regret_at(budget_run(rs, k), k) for rs in by_seed.values()])
                 if np.isnan(vals).all():
                     row[k] = (math.nan, math.nan, math.nan)
                 else:
                     q1, med, q3 = np.nanpercentile(vals, [25, 50, 75])
                     row[k] = (float(med), float(q1), float(q3))
-            row["dups_median"] = float(np.median([r["duplicates"] for r in rs]))
-            row["dups_max"] = int(max(r["duplicates"] for r in rs))
-            row["dups_total"] = int(sum(r["duplicates"] for r in rs))
-            row["seeds"] = len(rs)
+            every = [r for rs in by_seed.values() for r in rs]
+            row["dups_median"] = float(np.median([r["duplicates"] for r in every]))
+            row["dups_max"] = int(max(r["duplicates"] for r in every))
+            row["dups_total"] = int(sum(r["duplicates"] for r in every))
+            row["seeds"] = len(by_seed)
+            row["runs"] = len(every)
             summary[prob][method] = row
     return summary
 
@@ -368,7 +396,7 @@ def write_report(runs, timing, args, out_md: Path, img_dir: Path, elapsed: float
     fig, axes = plt.subplots(1, len(named), figsize=(4.2 * len(named), 3.8), squeeze=False)
     for ax, prob in zip(axes[0], named):
         for m in methods:
-            rs = [r["regret"] for r in runs if r["problem"] == prob and r["method"] == m]
+            rs = [r["regret"] for r in longest_runs(runs) if r["problem"] == prob and r["method"] == m]
             if not rs:
                 continue
             n = max(len(r) for r in rs)
@@ -491,7 +519,7 @@ def write_report(runs, timing, args, out_md: Path, img_dir: Path, elapsed: float
         dup_rows = []
         for m in methods:
             tot = sum(summary[p][m]["dups_total"] for p in summary if m in summary[p])
-            nruns = sum(summary[p][m]["seeds"] for p in summary if m in summary[p])
+            nruns = sum(summary[p][m]["runs"] for p in summary if m in summary[p])
             mx = max((summary[p][m]["dups_max"] for p in summary if m in summary[p]), default=0)
             dup_rows.append(f"| {LABELS[m]} | {nruns} | {tot} | {mx} |")
         lines += ["### Duplicate proposals, all problems", "", "| method | runs | duplicates (total) | max per run |",

@@ -227,11 +227,14 @@ def load_cache(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
+BUDGET_AWARE = {"kftune_gp"}  # its start depends on max_trials: a longer run's first n trials are not an n-trial run
+
+
 def cached_run(cache: list[dict], job: tuple) -> dict | None:
     method, problem, seed, n, version = job
     for run in reversed(cache):
         if (run["method"], run["problem"], run["seed"], run.get("version")) == (method, problem, seed, version) \
-                and run["max_trials"] >= n:
+                and (run["max_trials"] == n if method in BUDGET_AWARE else run["max_trials"] >= n):
             if run["max_trials"] == n:
                 return run
             return dict(run, max_trials=n, regret=run["regret"][:n], ask_seconds=run["ask_seconds"][:n])
@@ -248,16 +251,16 @@ def import_old(path: Path, cache_path: Path) -> None:
 
 
 def select_cached(cache: list[dict], versions: dict, problems: list[str], seeds: int) -> list[dict]:
-    """For the report: every cached run of these methods and problems at their current versions, the
-    longest one per (method, problem, seed); runs of different lengths report the budgets they reached."""
-    best: dict = {}
+    """For the report: every cached run of these methods and problems at their current versions, one per
+    (method, problem, seed, budget); the report reads each budget from the shortest run that reached it
+    (:func:`_search_report.budget_run`)."""
+    kept: dict = {}
     for run in cache:
-        key = (run["method"], run["problem"], run["seed"])
+        key = (run["method"], run["problem"], run["seed"], run["max_trials"])
         if run["method"] in versions and run.get("version") == versions[run["method"]] \
-                and run["problem"] in problems and run["seed"] <= seeds \
-                and (key not in best or run["max_trials"] > best[key]["max_trials"]):
-            best[key] = run
-    return list(best.values())
+                and run["problem"] in problems and run["seed"] <= seeds and key not in kept:
+            kept[key] = run
+    return list(kept.values())
 
 
 def expand(names: str) -> list[str]:

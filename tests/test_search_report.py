@@ -1,0 +1,51 @@
+"""The search benchmark reads each budget from a search of that budget (benchmarks/_search_report.py).
+
+kftune's start depends on ``max_trials`` (3 quasi-random trials when the budget is under 10 per
+parameter, else 2 per parameter), so the first 25 trials of a 100-trial run are not what a user who
+asked for 25 trials gets; the peers' starts are fixed, so for them a prefix is the same search.
+"""
+
+import math
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+import _search_report as report  # noqa: E402
+import search_quality as harness  # noqa: E402
+
+
+def _run(method, seed, regret, max_trials=None, duplicates=0):
+    return {"method": method, "problem": "bbob_f01_d05", "seed": seed, "regret": list(regret),
+            "max_trials": max_trials or len(regret), "duplicates": duplicates, "version": "v1",
+            "ask_seconds": [0.01] * len(regret)}
+
+
+def test_a_cell_reads_the_run_of_its_own_budget_not_a_longer_runs_prefix():
+    long = [_run("kftune_gp", s, [5.0] * 25 + [0.5] * 75) for s in (1, 2, 3)]
+    short = [_run("kftune_gp", s, [1.0] * 25) for s in (1, 2, 3)]
+    summary = report.summarize(long + short)
+    row = summary["bbob_f01_d05"]["kftune_gp"]
+    assert row[25][0] == 1.0  # the 25-trial runs, not the 100-trial runs' 5.0 at trial 25
+    assert row[50][0] == 0.5 and row[100][0] == 0.5  # only the long runs reach 50 and 100
+    assert row["seeds"] == 3 and row["runs"] == 6
+
+
+def test_without_a_run_of_that_budget_the_shortest_longer_run_answers():
+    runs = [_run("optuna_tpe", 1, [3.0] * 30 + [2.0] * 20), _run("optuna_tpe", 1, [9.0] * 100)]
+    assert report.budget_run(runs, 25)["max_trials"] == 50
+    assert report.budget_run(runs, 100)["max_trials"] == 100
+    assert report.summarize(runs)["bbob_f01_d05"]["optuna_tpe"][25][0] == 3.0
+    capped = [_run("optuna_tpe", 1, [3.0] * 25)]
+    assert math.isnan(report.summarize(capped)["bbob_f01_d05"]["optuna_tpe"][50][0])
+
+
+def test_the_cache_keeps_every_budget_and_never_cuts_a_budget_aware_run():
+    cache = [_run("kftune_gp", 1, [2.0] * 100), _run("kftune_gp", 1, [1.0] * 25),
+             _run("kftune_gp", 1, [7.0] * 25), _run("optuna_tpe", 1, [4.0] * 100)]
+    kept = harness.select_cached(cache, {"kftune_gp": "v1", "optuna_tpe": "v1"}, ["bbob_f01_d05"], 5)
+    assert sorted((r["method"], r["max_trials"], r["regret"][0]) for r in kept) == [
+        ("kftune_gp", 25, 1.0), ("kftune_gp", 100, 2.0), ("optuna_tpe", 100, 4.0)]
+    # a 50-trial job: kftune's 100-trial run is not one (its start differs), a peer's prefix is
+    assert harness.cached_run(cache[:1], ("kftune_gp", "bbob_f01_d05", 1, 50, "v1")) is None
+    tpe = harness.cached_run(cache[3:], ("optuna_tpe", "bbob_f01_d05", 1, 50, "v1"))
+    assert tpe["max_trials"] == 50 and len(tpe["regret"]) == 50
