@@ -49,3 +49,18 @@ def test_the_cache_keeps_every_budget_and_never_cuts_a_budget_aware_run():
     assert harness.cached_run(cache[:1], ("kftune_gp", "bbob_f01_d05", 1, 50, "v1")) is None
     tpe = harness.cached_run(cache[3:], ("optuna_tpe", "bbob_f01_d05", 1, 50, "v1"))
     assert tpe["max_trials"] == 50 and len(tpe["regret"]) == 50
+
+
+def test_win_share_tells_a_decided_cell_from_a_coin_flip():
+    def runs(method, regrets):
+        return [_run(method, s, [r] * 25) for s, r in enumerate(regrets, 1)]
+
+    def share(ours, theirs):
+        summary = report.summarize(runs("kftune_gp", ours) + runs("optuna_tpe", theirs))
+        (entry,) = report.cells(summary, ["bbob_f01_d05"])
+        return entry["result"], report.win_share(summary, entry)
+
+    assert share([1, 2, 3, 4, 5], [10, 11, 12, 13, 14]) == ("won", 1.0)
+    assert share([10, 11, 12, 13, 14], [1, 2, 3, 4, 5]) == ("lost", 0.0)
+    result, p = share([1, 4, 5.1, 9, 12], [2, 3, 5, 8, 11])  # lost by 2%, seeds overlapping
+    assert result == "lost" and 0.2 < p < 0.8
