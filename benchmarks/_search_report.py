@@ -429,9 +429,13 @@ def _count(entries: list[dict], key=lambda e: e["result"]) -> str:
     return f"{w} / {t} / {lost}"
 
 
+def target_problems(summary: dict) -> list[str]:
+    """The problems the issue's targets count: BBOB and the mixed spaces."""
+    return [p for p in summary if is_bbob(p) or p in ("mixed", "mixed6", "conditional")]
+
+
 def check_targets(summary: dict, timing: dict) -> list[tuple[str, bool, str]]:
-    probs = [p for p in summary if is_bbob(p) or p in ("mixed", "mixed6", "conditional")]
-    entries = cells(summary, probs)
+    entries = cells(summary, target_problems(summary))
     checks = []
     if entries:
         ok = [e for e in entries if e["result"] in ("won", "tied")]
@@ -539,21 +543,22 @@ def write_report(runs, timing, args, out_md: Path, img_dir: Path, elapsed: float
         lines.append(f"| {label} | {len(entries)} | {_count(entries)} | " + " | ".join(each)
                      + f" | {sum(not e['within2x'] for e in entries)} |")
     lines.append("")
-    target = cells(summary, [p for p in summary if is_bbob(p) or p in ("mixed", "mixed6", "conditional")])
+    target = cells(summary, target_problems(summary))
     if target:
-        share = {id(e): win_share(summary, e) for e in target}
-        lost = sorted((e for e in target if e["result"] == "lost"), key=lambda e: share[id(e)])
+        for e in target:
+            e["share"] = win_share(summary, e)
+        lost = sorted((e for e in target if e["result"] == "lost"), key=lambda e: e["share"])
         kept = [e for e in target if e["result"] != "lost"]
         lines += ["### How much of it is seed noise", "",
                   "Each target cell again with every method's seeds resampled (2000 bootstrap draws of the medians, "
                   "the best peer re-picked per draw; `win_share`): the share of draws in which kftune wins or ties. "
-                  f"Of the {len(kept)} cells won or tied, {sum(share[id(e)] >= 0.8 for e in kept)} hold in at least 80% "
-                  f"of the draws; of the {len(lost)} lost, {sum(share[id(e)] <= 0.2 for e in lost)} stay lost in at "
+                  f"Of the {len(kept)} cells won or tied, {sum(e['share'] >= 0.8 for e in kept)} hold in at least 80% "
+                  f"of the draws; of the {len(lost)} lost, {sum(e['share'] <= 0.2 for e in lost)} stay lost in at "
                   "least 80% and the others could turn with other seeds. The expected number of cells won or tied "
-                  f"over the draws is {sum(share.values()):.1f} of {len(target)}.", "",
+                  f"over the draws is {sum(e['share'] for e in target):.1f} of {len(target)}.", "",
                   "| lost cell | kftune | best peer | won or tied in |", "|---|---|---|---|"]
         lines += [f"| {e['problem']} @{e['k']} | {_fmt(e['ours'])} | {_fmt(e['best'])} ({SHORT[e['best_method']]}) | "
-                  f"{100 * share[id(e)]:.0f}% |" for e in lost]
+                  f"{100 * e['share']:.0f}% |" for e in lost]
         lines.append("")
 
     lines += ["### What this run covers", "",
