@@ -246,7 +246,8 @@ def bbob_problem(name: str, instance: int) -> Problem:
     import cocoex
 
     function, dim = int(name[6:8]), int(name[10:12])
-    suite = cocoex.Suite("bbob", "", f"dimensions:{dim} function_indices:{function} instance_indices:{instance}")
+    # "instances:" in the suite's instance options: its default (the year's) set has only 1-5 and 71-80
+    suite = cocoex.Suite("bbob", f"instances: {instance}", f"dimensions:{dim} function_indices:{function}")
     problem = suite.get_problem_by_function_dimension_instance(function, dim, instance)
     here = os.getcwd()
     with tempfile.TemporaryDirectory() as tmp:  # cocoex writes the optimum to a file in the cwd

@@ -213,11 +213,12 @@ class GPOracle(kt.Oracle):
         x_obs = space.encode_values(obs_values)
         keep = np.isfinite(y)
         x_obs, y = x_obs[keep], y[keep]
-        ys = normalize_outputs(y, warp=_numeric(space))
+        narrow = _narrow_numeric(space) and len(y) <= 12 * len(space.params)
+        ys = normalize_outputs(y, warp=_numeric(space), blown_up_as_distances=not narrow)
         if _wide_numeric(space):  # elsewhere (2-D, a choice) it was greedier and worse: docs/benchmarks-search.md
             ys = pessimistic_prior(ys)
 
-        gp = GP(x_obs, ys)
+        gp = GP(x_obs, ys, short_scales=narrow)
         theta = gp.fit_warm(self._gp_theta)
         self._gp_theta = [float(t) for t in theta]
         if pending_values:  # distributed: condition on running trials at their predicted mean
@@ -265,6 +266,11 @@ def _numeric(space) -> bool:
 def _wide_numeric(space) -> bool:
     """At least 5 parameters, numbers only: where the trust region and the pessimistic prior mean pay."""
     return len(space.params) >= 5 and _numeric(space)
+
+
+def _narrow_numeric(space) -> bool:
+    """One or two numbers: where short length scales are resolvable and pay (:class:`.model.GP`)."""
+    return len(space.params) <= 2 and _numeric(space)
 
 
 def default_initial_points(n_params: int, max_trials: int | None = None) -> int:
