@@ -269,7 +269,8 @@ def _wide_numeric(space) -> bool:
 
 
 def _narrow_numeric(space) -> bool:
-    """One or two numbers: where short length scales are resolvable and pay (:class:`.model.GP`)."""
+    """One or two numbers: where short length scales are resolvable and pay (:class:`.model.GP`); the
+    oracle uses them while the trials are at most 12 per parameter."""
     return len(space.params) <= 2 and _numeric(space)
 
 
