@@ -11,8 +11,9 @@ docs/benchmarks-search.md (tables + target check) and docs/img/search_*.png.
 Problems (benchmarks/_objectives.py): the 24 noiseless BBOB functions of the COCO platform at
 d = 2, 5, 10 (``cocoex``; instance = seed), Branin, Hartmann6, and three mixed spaces of our own
 (``mixed``: a choice moving the optimum; ``mixed6``: a 4-way choice, a choice-dependent boolean, log
-floats and ints; ``conditional``: per-branch conditional parameters). Groups: bbob, bbob-core,
-classic, mixed, quick.
+floats and ints; ``conditional``: per-branch conditional parameters), and Branin and Hartmann6
+observed with noise (``branin_noisy``, ``hartmann6_noisy``: scored at the noiseless value of the
+best-observed trial). Groups: bbob, bbob-core, classic, mixed, noisy, quick.
 
 Methods: kftune GPOracle (defaults), keras-tuner BayesianOptimizationOracle and RandomSearchOracle,
 Optuna TPESampler and GPSampler (defaults), a standard BoTorch loop (benchmarks/_peers.py). All
@@ -59,6 +60,7 @@ GROUPS = {
     "bbob": [bbob_name(f, d) for d in (2, 5, 10) for f in range(1, 25)],
     "bbob-core": [bbob_name(f, d) for d in (2, 5, 10) for f in CORE_FUNCTIONS],
     "classic": ["branin", "hartmann6"],
+    "noisy": ["branin_noisy", "hartmann6_noisy"],
     "mixed": ["mixed", "mixed6", "conditional"],
     "quick": [bbob_name(f, d) for d in (2, 5) for f in CORE_FUNCTIONS] + ["branin", "hartmann6", "mixed",
                                                                         "mixed6", "conditional"],
@@ -140,6 +142,8 @@ def run_search(job: tuple) -> dict:
     problem = get_problem(problem_name, seed)
     search = _make(method, problem, seed, n_trials)
     best, curve, times, seen, dups = np.inf, [], [], set(), 0
+    noise = np.random.default_rng([seed, 7919])  # the same draws per trial index for every method
+    picked = np.inf  # noiseless value of the best-observed trial
     for _ in range(n_trials):
         t0 = time.perf_counter()
         values = search.ask()
@@ -150,9 +154,11 @@ def run_search(job: tuple) -> dict:
         dups += key in seen
         seen.add(key)
         y = problem.f(values)
-        search.tell(y)
-        best = min(best, y)
-        curve.append(max(best - problem.f_min, 0.0))
+        observed = y + problem.noise_sd * float(noise.standard_normal()) if problem.noise_sd else y
+        search.tell(observed)
+        if observed < best:
+            best, picked = observed, y
+        curve.append(max(picked - problem.f_min, 0.0))
     return {"method": method, "problem": problem_name, "seed": seed, "max_trials": n_trials, "regret": curve,
             "duplicates": dups, "ask_seconds": times, "version": version}
 

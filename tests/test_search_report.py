@@ -64,3 +64,16 @@ def test_win_share_tells_a_decided_cell_from_a_coin_flip():
     assert share([10, 11, 12, 13, 14], [1, 2, 3, 4, 5]) == ("lost", 0.0)
     result, p = share([1, 4, 5.1, 9, 12], [2, 3, 5, 8, 11])  # lost by 2%, seeds overlapping
     assert result == "lost" and 0.2 < p < 0.8
+
+
+def test_a_noisy_problem_scores_the_picked_trial_at_its_noiseless_value():
+    """On branin_noisy a search sees scores with noise of 10% of Branin's spread; the harness scores the
+    trial with the best *observed* score at its noiseless value (what a user who picks that trial gets),
+    never a lucky draw. Random search proposes the same points with or without noise, so its noisy
+    regret is at least the noiseless best-so-far, and differs where the noise misled the pick."""
+    clean = harness.run_search(("kt_random", "branin", 3, 30))["regret"]
+    noisy = harness.run_search(("kt_random", "branin_noisy", 3, 30))["regret"]
+    assert all(b <= a for a, b in zip(clean, clean[1:]))  # noiseless: the best so far only improves
+    assert all(n >= c - 1e-12 for n, c in zip(noisy, clean))
+    assert any(n > c + 1e-6 for n, c in zip(noisy, clean))
+    assert min(noisy) >= 0.0
