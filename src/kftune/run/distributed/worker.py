@@ -182,6 +182,8 @@ def tune_worker(
         if _run_finished(store, spec):  # the chief finished without this worker (it arrived late)
             return hooks.finish(None, None, stopped_because="the chief had finished the search")
         code = exc.code().name if hasattr(exc, "code") else type(exc).__name__
+        if code == "UNKNOWN":  # the chief answered with an exception: its log has the traceback
+            code = "UNKNOWN: the chief's oracle failed on this call, see the chief's log"
         raise ChiefUnavailable(
             f"worker {role.tuner_id}: lost the chief oracle at {role.address} ({code}); "
             f"the chief's pod restarts resume the search (KFTUNE_ORACLE_TIMEOUT_S={kt_compat.client_timeout():g})"
