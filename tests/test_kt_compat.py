@@ -116,30 +116,3 @@ def test_a_worker_that_called_before_the_chief_served_gets_its_answer(tmp_path, 
         if served and served[0] is not None:
             served[0][0].stop(0)
 
-
-def test_an_oracle_error_in_the_chief_is_written_to_its_log(tmp_path, capfd) -> None:
-    """A handler's exception reaches the worker as UNKNOWN; gRPC's own log line is lost (keras/absl
-    leave ``logging`` silent), so the chief writes the traceback to its stderr itself."""
-    import grpc
-    from keras_tuner.src import protos
-
-    chief = keras_tuner.oracles.RandomSearchOracle(objective="val_loss", max_trials=3, seed=0)
-    chief.hyperparameters.Int("units", 8, 64)
-    chief._set_project_dir(str(tmp_path), "p")
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server, _ = kt_compat.serve_oracle(chief, f"127.0.0.1:{port}")
-    try:
-        stub = kt_compat.oracle_stub(f"127.0.0.1:{port}")
-        stub.GetSpace(protos.get_service().GetSpaceRequest(), timeout=30)  # a handler that works stays silent
-        assert "chief:" not in capfd.readouterr().err
-        with pytest.raises(grpc.RpcError) as excinfo:  # no trial "missing": keras-tuner's update_trial raises KeyError
-            stub.UpdateTrial(protos.get_service().UpdateTrialRequest(trial_id="missing"), timeout=30)
-        assert excinfo.value.code() == grpc.StatusCode.UNKNOWN
-        err = capfd.readouterr().err
-        assert "chief: the oracle failed in UpdateTrial" in err and "KeyError: 'missing'" in err
-    finally:
-        server.stop(0)

@@ -261,7 +261,6 @@ def serve_oracle(oracle: Any, address: str) -> tuple[Any, Any] | None:
 
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=1))
     servicer = OracleServicer(oracle)
-    _log_handler_errors(servicer)
     protos.get_service_grpc().add_OracleServicer_to_server(servicer, server)
     try:
         bound = server.add_insecure_port(address)
@@ -271,29 +270,6 @@ def serve_oracle(oracle: Any, address: str) -> tuple[Any, Any] | None:
         return None
     server.start()
     return server, servicer
-
-
-_RPCS = ("GetSpace", "UpdateSpace", "CreateTrial", "UpdateTrial", "EndTrial", "GetTrial", "GetBestTrials")
-
-
-def _log_handler_errors(servicer: Any) -> None:
-    """Write an RPC handler's exception, with its traceback, to the chief's stderr before gRPC turns it
-    into UNKNOWN for the worker: gRPC logs it through ``logging``, which keras/absl leave silent, so
-    the chief's log said nothing and the worker only "lost the chief oracle (UNKNOWN)"."""
-    import sys
-    import traceback
-
-    for name in _RPCS:
-        method = getattr(servicer, name)
-
-        def logged(request: Any, context: Any, _method: Any = method, _name: str = name) -> Any:
-            try:
-                return _method(request, context)
-            except Exception:
-                print(f"chief: the oracle failed in {_name}:\n{traceback.format_exc()}", file=sys.stderr, flush=True)
-                raise
-
-        setattr(servicer, name, logged)
 
 
 # gRPC's reconnect back-off (first retry after 1 s, growing 1.6x to 120 s) would leave a worker that

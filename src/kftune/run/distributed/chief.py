@@ -138,6 +138,7 @@ class ChiefHooks:
         kt_compat.use_atomic_json()  # every trial/oracle file the chief writes from here on
         kt_compat.quiet_condition_protos()
         self.observe(oracle, run)
+        log_oracle_errors(oracle)
         linger = env_seconds("KFTUNE_CHIEF_LINGER_S", CHIEF_LINGER_S)
         served = kt_compat.serve_oracle(oracle, str(self.role.address))
         if served is None:
@@ -213,3 +214,26 @@ def collect_best_model(run: RunRecord, oracle: Any, dest: Path) -> str | None:
         if run.location.remote:
             (run.location.local_dir / key).unlink(missing_ok=True)
     return chosen
+
+
+_SERVED = ("get_space", "update_space", "create_trial", "update_trial", "end_trial", "get_trial", "get_best_trials")
+
+
+def log_oracle_errors(oracle: Any) -> None:
+    """Write an exception of an oracle method the chief serves, with its traceback, to the chief's
+    stderr: gRPC answers the worker UNKNOWN and logs the error through ``logging``, which keras/absl
+    leave silent, so the chief's log said nothing and the worker only "lost the chief oracle (UNKNOWN)"."""
+    import sys
+    import traceback
+
+    for name in _SERVED:
+        method = getattr(oracle, name)
+
+        def logged(*args: Any, _method: Any = method, _name: str = name, **kwargs: Any) -> Any:
+            try:
+                return _method(*args, **kwargs)
+            except Exception:
+                print(f"chief: the oracle failed in {_name}:\n{traceback.format_exc()}", file=sys.stderr, flush=True)
+                raise
+
+        setattr(oracle, name, logged)
