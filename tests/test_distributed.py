@@ -215,3 +215,38 @@ def test_an_oracle_error_in_the_chief_is_written_to_its_log(tmp_path, capfd) -> 
         assert "chief: the oracle failed in update_trial" in err and "KeyError: 'missing'" in err
     finally:
         server.stop(0)
+
+
+def test_a_retried_end_trial_records_the_end_the_killed_chief_did_not_upload(tmp_path) -> None:
+    """The store gets oracle.json before the event log (layout.SYNC_TIERS): a chief killed between the
+    two leaves a trial COMPLETED in the state with no trial_end event. The worker's retried EndTrial
+    then reaches the new chief, which records the end once (and a second retry adds nothing)."""
+    import keras_tuner
+
+    from kftune.run.distributed.chief import ChiefHooks
+    from kftune.run.distributed.roles import Role
+    from kftune.run.location import RunLocation
+    from kftune.run.record import RunRecord
+    from kftune.spec.load import load_spec
+
+    spec = load_spec(tiny_spec(tmp_path, max_trials=3))
+    location = RunLocation(str(tmp_path / "run"))
+    location.state_dir.mkdir(parents=True)
+    metric = spec.objective.metric
+    oracle = keras_tuner.oracles.RandomSearchOracle(
+        objective=keras_tuner.Objective(metric, spec.objective.direction), max_trials=3, seed=0)
+    oracle.hyperparameters.Int("units", 8, 64)
+    oracle._set_project_dir(str(location.state_dir), "p")
+    trial = oracle.create_trial("worker-0")
+    oracle.update_trial(trial.trial_id, {metric: 0.5})
+    trial.status = "COMPLETED"
+    oracle.end_trial(trial)  # what the killed chief did and saved; its trial_end event was lost
+
+    run = RunRecord(spec, location, {"seed": 0}, None, role="chief", tuner_id="chief")
+    run.events.add(event="trial_start", trial_id=trial.trial_id, tuner_id="worker-0")
+    ChiefHooks(Role(kind="chief", tuner_id="chief")).observe(oracle, run)
+    for _ in range(2):  # the worker's retried EndTrial, then one more retry
+        oracle.end_trial(trial)
+    ends = [e for e in events(location.local_dir) if e["event"] == "trial_end"]
+    assert [(e["trial_id"], e["status"], e["tuner_id"]) for e in ends] == [(trial.trial_id, "COMPLETED", "worker-0")]
+    assert ends[0]["seconds"] is not None

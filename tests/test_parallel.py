@@ -165,8 +165,14 @@ def test_a_chief_killed_with_a_gcs_output_resumes_on_an_empty_work_folder(tmp_pa
     rows = rows_of(store.read_bytes("trials.csv").decode())
     ended = [e for e in store_events() if e["event"] == "trial_end"]
     assert_exact(rows, ended, 5)
-    starts = [e["trial_id"] for e in store_events() if e["event"] == "trial_start"]
-    assert len(starts) == len(set(starts)), f"a trial was handed out twice: {starts}"
+    # No trial ran on two workers: each worker's own event log (its private folder beside its workdir,
+    # kftune.run.distributed.worker) lists the trials it really started. The chief's log may hold one
+    # more start: the killed chief recorded and pushed a trial it never delivered (killed before its
+    # CreateTrial answer and before oracle.json reached the store); the new chief does not know that
+    # trial and hands its id out afresh.
+    ran = [e["trial_id"] for w in ("worker-0", "worker-1")
+           for e in events(tmp_path / f"{w}-disk-{w}") if e["event"] == "trial_start"]
+    assert sorted(ran) == sorted(r["trial_id"] for r in rows), f"a trial ran twice or never: {ran}"
     assert completed_at_kill <= {r["trial_id"] for r in rows}
 
 

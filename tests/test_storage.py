@@ -230,12 +230,14 @@ def test_sync_uploads_the_oracle_after_the_trials(store, tmp_path):
 
 
 def test_sync_tiers_land_in_order_state_then_oracle_then_results(store, tmp_path):
-    """The engine's order: a COMPLETED row in the store's trials.csv is always in its oracle.json too."""
+    """The engine's order: a COMPLETED row in the store's trials.csv, or a start or end in its event log, is
+    always in its oracle.json too."""
     from kftune.layout import SYNC_EXCLUDE, SYNC_TIERS
 
     local = tmp_path / "run"
     _write(local / "state" / "oracle.json", b"{}")
     _write(local / "state" / "trial_0" / "trial.json", b"{}")
+    _write(local / "state" / "kftune_events.jsonl", b"{}\n")
     _write(local / "trials.csv", b"number\n")
     _write(local / "run.json", b"{}")
     _write(local / ".kftune.lock", b"held elsewhere")
@@ -246,7 +248,7 @@ def test_sync_tiers_land_in_order_state_then_oracle_then_results(store, tmp_path
     assert [b for b in batches if b] == [
         ["run/state/trial_0/trial.json"],
         ["run/state/oracle.json"],
-        ["run/run.json", "run/trials.csv"],
+        ["run/run.json", "run/state/kftune_events.jsonl", "run/trials.csv"],
     ]
     assert not store.exists("run/.kftune.lock")
 

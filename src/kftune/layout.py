@@ -34,9 +34,9 @@ LOCK_NAME = ".kftune.lock"  # lives only in the store
 # Never synced: the lock, temp files, a not-yet-promoted model.
 SYNC_EXCLUDE = (LOCK_NAME, "*.tmp", f"{STATE_DIR}/{BEST_MODEL_PENDING}")
 # Upload order after each trial: the trial's own files, then keras-tuner's oracle.json (the commit
-# point of the state), then the results that report the trial: whatever a reader or a new pod sees as
-# COMPLETED in the store is also completed in the state it resumes from.
-SYNC_TIERS = ((ORACLE_FILE, f"*/{ORACLE_FILE}"), (TRIALS, BEST_HYPERPARAMETERS, RUN_RECORD))
+# point of the state), then what reports the trial (the results and the event log): whatever a reader
+# or a new pod sees as started or COMPLETED in the store is also so in the state it resumes from.
+SYNC_TIERS = ((ORACLE_FILE, f"*/{ORACLE_FILE}"), (TRIALS, BEST_HYPERPARAMETERS, RUN_RECORD, f"{STATE_DIR}/{EVENTS_FILE}"))
 
 
 def state_key(name: str) -> str:

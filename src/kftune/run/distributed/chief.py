@@ -101,14 +101,22 @@ class ChiefHooks:
                 trial_id = trial.trial_id
                 known = oracle.trials.get(trial_id)
                 running = any(o.trial_id == trial_id for o in oracle.ongoing_trials.values())
-                if known is not None and trial_status(known) in ("COMPLETED", "FAILED", "INVALID", "STOPPED") and not running:
-                    return  # a worker's retried EndTrial: the killed chief had already ended and saved it
                 tuner_id = next((t for t, o in oracle.ongoing_trials.items() if o.trial_id == trial_id), None)
                 if trial_id not in run.trial_t0:  # started under a previous chief: when and where, from the events
                     started = run.events.last_start(trial_id)
                     if started:
                         run.trial_t0[trial_id] = time.monotonic() - max(time.time() - started["t"], 0.0)
                         tuner_id = tuner_id or started.get("tuner_id")
+                if known is not None and trial_status(known) in ("COMPLETED", "FAILED", "INVALID", "STOPPED") and not running:
+                    # A worker's retried EndTrial: the killed chief had already ended and saved it. Its
+                    # event log goes to the store after oracle.json (layout.SYNC_TIERS): record the end
+                    # here if the kill came between the two.
+                    if not any(e.get("trial_id") == trial_id for e in run.events.ended()):
+                        try:
+                            run.record_trial_end(oracle, trial_id, tuner_id=tuner_id, model_elsewhere=True)
+                        except Exception as exc:  # as below: stop handing out trials
+                            self.failed(run, oracle, exc)
+                    return
                 kt_compat.forget_retry(oracle, trial_id)  # queued for a retry, but its worker finished it after all
                 try:
                     end(trial)
