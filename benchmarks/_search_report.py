@@ -416,10 +416,11 @@ def summarize(runs: list[dict]) -> dict:
     for prob, by_method in table.items():
         summary[prob] = {}
         for method, by_seed in by_method.items():
-            row = {"values": {}}
+            row = {"values": {}, "by_seed": {}}
             for k in CHECKPOINTS:
                 vals = np.array([_regret_at(budget_run(rs, k), k) for rs in by_seed.values()])
                 row["values"][k] = vals[~np.isnan(vals)]
+                row["by_seed"][k] = {s: float(v) for s, v in zip(by_seed, vals) if not np.isnan(v)}
                 if np.isnan(vals).all():
                     row[k] = (math.nan, math.nan, math.nan)
                 else:
@@ -475,6 +476,29 @@ def win_share(summary: dict, entry: dict, peers=PEERS, draws: int = 2000, seed: 
     ours, best = meds[0], np.min(meds[1:], axis=0)
     both_solved = (ours <= FLOOR) & (best <= FLOOR)
     return float(np.mean(both_solved | (ours <= best + 0.01 * np.maximum(np.abs(best), FLOOR))))
+
+
+def paired_verdict(summary: dict, entry: dict, peers=PEERS, draws: int = 2000, seed: int = 0) -> str:
+    """kftune against each peer on the same instances (seed = BBOB instance = noise draws): 'worse' when
+    the mean per-instance log10 regret ratio is above 0 for some peer beyond its 95% bootstrap interval,
+    'better' when below 0 for every peer, else 'even'. Pairing removes the instance's own difficulty,
+    which dominates a median over 5-10 instances; no best-of-three pick, so no bias against kftune."""
+    rows, k = summary[entry["problem"]], entry["k"]
+    ours = rows["kftune_gp"]["by_seed"][k]
+    rng = np.random.default_rng(seed)
+    verdicts = []
+    for m in peers:
+        theirs = rows.get(m, {}).get("by_seed", {}).get(k, {})
+        common = sorted(set(ours) & set(theirs))
+        if len(common) < 3:
+            continue
+        d = np.log10(np.maximum([ours[s] for s in common], FLOOR)) - np.log10(np.maximum([theirs[s] for s in common], FLOOR))
+        means = rng.choice(d, size=(draws, len(d))).mean(axis=1)
+        lo, hi = np.percentile(means, [2.5, 97.5])
+        verdicts.append("worse" if lo > 0 else "better" if hi < 0 else "even")
+    if not verdicts:
+        return "n/a"
+    return "worse" if "worse" in verdicts else "better" if all(v == "better" for v in verdicts) else "even"
 
 
 def _count(entries: list[dict], key=lambda e: e["result"]) -> str:
@@ -605,6 +629,7 @@ def write_report(runs, timing, args, out_md: Path, img_dir: Path, elapsed: float
     if target:
         for e in target:
             e["share"] = win_share(summary, e)
+            e["paired"] = paired_verdict(summary, e)
         lost = sorted((e for e in target if e["result"] == "lost"), key=lambda e: e["share"])
         kept = [e for e in target if e["result"] != "lost"]
         lines += ["### How much of it is seed noise", "",
@@ -614,10 +639,21 @@ def write_report(runs, timing, args, out_md: Path, img_dir: Path, elapsed: float
                   f"of the draws; of the {len(lost)} lost, {sum(e['share'] <= 0.2 for e in lost)} stay lost in at "
                   "least 80% and the others could turn with other seeds. The expected number of cells won or tied "
                   f"over the draws is {sum(e['share'] for e in target):.1f} of {len(target)}.", "",
-                  "| lost cell | kftune | best peer | won or tied in |", "|---|---|---|---|"]
+                  "| lost cell | kftune | best peer | won or tied in | paired by instance (below) |",
+                  "|---|---|---|---|---|"]
         lines += [f"| {e['problem']} @{e['k']} | {_fmt(e['ours'])} | {_fmt(e['best'])} ({SHORT[e['best_method']]}) | "
-                  f"{100 * e['share']:.0f}% |" for e in lost]
+                  f"{100 * e['share']:.0f}% | {e['paired']} |" for e in lost]
         lines.append("")
+        verdicts = [e["paired"] for e in target]
+        lines += ["### Paired by instance", "",
+                  "The same cells, kftune against each peer on the same instances (`paired_verdict`): the mean "
+                  "per-instance log10 regret ratio with a 95% bootstrap interval. *Worse*: above 0 against at least "
+                  "one peer; *better*: below 0 against every peer; *even*: neither. Were kftune equal to all three "
+                  "peers, about 7% of the cells would read *worse* by chance (2.5% per peer). "
+                  f"Of {len(target)} cells: **{verdicts.count('better')} better, {verdicts.count('even')} even, "
+                  f"{verdicts.count('worse')} worse**. Worse: "
+                  + (", ".join(f"{e['problem']} @{e['k']}" for e in target if e["paired"] == "worse") or "none") + ".",
+                  ""]
 
     lines += ["### What this run covers", "",
               "Cells exist only where both kftune and a peer ran that far; a method's missing cells were not run "

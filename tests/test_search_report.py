@@ -66,6 +66,29 @@ def test_win_share_tells_a_decided_cell_from_a_coin_flip():
     assert result == "lost" and 0.2 < p < 0.8
 
 
+def test_paired_by_instance_sees_a_steady_loss_that_medians_hide():
+    """Instance difficulty spreads regrets over decades; a search 30% worse on every instance is then
+    lost beyond doubt, while one that is better on some instances and worse on others is even."""
+    def runs(method, regrets):
+        return [_run(method, s, [r] * 25) for s, r in enumerate(regrets, 1)]
+
+    hard = [0.01, 0.1, 1.0, 10.0, 100.0, 0.03, 0.3, 3.0, 30.0, 300.0]
+    def verdict(ours, theirs, *more):
+        extra = [r for m, v in zip(("optuna_gp", "botorch"), more) for r in runs(m, v)]
+        summary = report.summarize(runs("kftune_gp", ours) + runs("optuna_tpe", theirs) + extra)
+        (entry,) = report.cells(summary, ["bbob_f01_d05"])
+        return report.paired_verdict(summary, entry)
+
+    assert verdict([1.3 * h for h in hard], hard) == "worse"
+    assert verdict([0.7 * h for h in hard], hard) == "better"
+    mixed = [h * f for h, f in zip(hard, (0.5, 2.0) * 5)]
+    assert verdict(mixed, hard) == "even"
+    # better than one peer is not enough: worse than any peer makes the cell worse
+    assert verdict([1.3 * h for h in hard], [2.0 * h for h in hard], hard) == "worse"
+    # instances only one side ran are not compared
+    assert verdict([1.3 * h for h in hard], hard[:2]) == "n/a"
+
+
 def test_a_noisy_problem_scores_the_picked_trial_at_its_noiseless_value():
     """On branin_noisy a search sees scores with noise of 10% of Branin's spread; the harness scores the
     trial with the best *observed* score at its noiseless value (what a user who picks that trial gets),
