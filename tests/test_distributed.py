@@ -250,3 +250,78 @@ def test_a_retried_end_trial_records_the_end_the_killed_chief_did_not_upload(tmp
     ends = [e for e in events(location.local_dir) if e["event"] == "trial_end"]
     assert [(e["trial_id"], e["status"], e["tuner_id"]) for e in ends] == [(trial.trial_id, "COMPLETED", "worker-0")]
     assert ends[0]["seconds"] is not None
+
+
+class _Direct:
+    """The calls of keras-tuner's OracleStub, made straight into a real OracleServicer (no network)."""
+
+    def __init__(self, oracle) -> None:
+        from keras_tuner.src.distribute.oracle_chief import OracleServicer
+
+        self.servicer = OracleServicer(oracle)
+
+    def __getattr__(self, name):
+        return lambda request, **_: getattr(self.servicer, name)(request, None)
+
+
+@pytest.mark.parametrize("carried", [True, False])
+def test_a_chief_restarted_between_a_workers_update_and_end_scores_the_trial(tmp_path, monkeypatch, carried) -> None:
+    """A worker reports its trial's results (UpdateTrial), then the chief is killed before the EndTrial:
+    the chief pushes a trial to the store when it starts and ends, so the new chief reloads it running
+    and without results. Seen in tests/test_parallel.py's gs:// restart test: end_trial raised
+    "Unknown metric", the worker exited, and the chief waited for its trial until the test's timeout.
+    Now the EndTrial carries the metrics and the new chief scores the trial. A worker without the
+    carry gets its trial ended INVALID (keras-tuner's retry rules), never COMPLETED without a score."""
+    import shutil
+
+    import keras_tuner
+    from keras_tuner.src.distribute.oracle_client import OracleClient
+
+    from kftune.run.distributed.chief import ChiefHooks, keep_ongoing_trials
+    from kftune.run.distributed.roles import Role
+    from kftune.run.distributed.worker import carry_reported_metrics
+    from kftune.run.location import RunLocation
+    from kftune.run.record import RunRecord
+    from kftune.spec.load import load_spec
+
+    spec = load_spec(tiny_spec(tmp_path, max_trials=3))
+    metric = spec.objective.metric
+
+    def chief_oracle(folder: Path):
+        oracle = keras_tuner.oracles.RandomSearchOracle(
+            objective=keras_tuner.Objective(metric, spec.objective.direction), max_trials=3, seed=0)
+        oracle.hyperparameters.Int("units", 8, 64)
+        oracle._set_project_dir(str(folder), "p")
+        return oracle
+
+    old = chief_oracle(tmp_path / "old")
+    monkeypatch.setenv("KERASTUNER_ORACLE_IP", "127.0.0.1")
+    monkeypatch.setenv("KERASTUNER_ORACLE_PORT", "1")
+    monkeypatch.setenv("KERASTUNER_TUNER_ID", "worker-0")
+    client = OracleClient(old)
+    client.stub = _Direct(old)
+    if carried:
+        carry_reported_metrics(client)
+    trial = client.create_trial("worker-0")
+    shutil.copytree(tmp_path / "old", tmp_path / "new" / "state")  # what the store had: the trial running
+    client.update_trial(trial.trial_id, {metric: 0.75})  # reaches the old chief only
+
+    location = RunLocation(str(tmp_path / "new"))
+    new = chief_oracle(location.state_dir)
+    new.reload()
+    new.verbose = 0  # as ChiefHooks.search sets it
+    assert keep_ongoing_trials(new) == [trial.trial_id]
+    run = RunRecord(spec, location, {"seed": 0}, None, role="chief", tuner_id="chief")
+    ChiefHooks(Role(kind="chief", tuner_id="chief")).observe(new, run)
+    client.stub = _Direct(new)  # the worker's retried calls reach the new chief
+    trial.status = "COMPLETED"
+    client.end_trial(trial)
+
+    ended = new.trials[trial.trial_id]
+    if carried:
+        assert (ended.status, ended.score) == ("COMPLETED", 0.75)
+        assert [t.trial_id for t in new.get_best_trials(1)] == [trial.trial_id]
+    else:
+        assert ended.status in ("INVALID", "FAILED") and ended.score is None
+        assert [t.status for t in new.get_best_trials(1)] == [ended.status]  # no score of None to sort
+    assert not new.ongoing_trials

@@ -16,6 +16,7 @@ from kftune.errors import SpecError
 from kftune.results.files import write_json
 from kftune.run.distributed.roles import CHIEF_LINGER_S, CHIEF_POLL_S, Role, env_seconds
 from kftune.run.record import RunRecord, TuningResult
+from kftune.search.earlystop import EPOCH_METRIC
 from kftune.search.trials import trial_status
 
 
@@ -118,6 +119,8 @@ class ChiefHooks:
                             self.failed(run, oracle, exc)
                     return
                 kt_compat.forget_retry(oracle, trial_id)  # queued for a retry, but its worker finished it after all
+                if known is not None:
+                    adopt_reported_metrics(oracle, known, trial)
                 try:
                     end(trial)
                 except RuntimeError as exc:
@@ -200,6 +203,29 @@ def keep_ongoing_trials(oracle: Any) -> list[str]:
         kt_compat.forget_retry(oracle, trial_id)
         kept.append(trial_id)
     return kept
+
+
+def adopt_reported_metrics(oracle: Any, known: Any, ended: Any) -> None:
+    """Take the metrics a worker's EndTrial carries (:func:`kftune.run.distributed.worker.carry_reported_metrics`)
+    that this chief never recorded: it was restarted after the worker's last ``update_trial``.
+
+    Only metrics missing altogether are adopted, with the objective's direction. If the objective is
+    still missing (a worker without the carry), the trial ends INVALID, so that keras-tuner's retry
+    rules apply, instead of COMPLETED without a score: that made ``end_trial`` raise, and left a
+    trial whose score of None broke every later ``get_best_trials``.
+    """
+    objective = oracle.objective.name
+    for name, history in ended.metrics.metrics.items():
+        if known.metrics.exists(name):
+            continue
+        own = name in (objective, EPOCH_METRIC)  # the early-stopping history is the objective's, epoch by epoch
+        known.metrics.register(name, direction=oracle.objective.direction if own else history.direction)
+        for observation in history.get_history():
+            for value in observation.value:
+                known.metrics.update(name, value, step=observation.step)
+    if trial_status(ended) == "COMPLETED" and not known.metrics.exists(objective):
+        ended.status = "INVALID"
+        ended.message = f"the chief was restarted and never received this trial's {objective}"
 
 
 def collect_best_model(run: RunRecord, oracle: Any, dest: Path) -> str | None:

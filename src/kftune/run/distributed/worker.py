@@ -44,7 +44,7 @@ class WorkerHooks:
         pass
 
     def tuner_ready(self, run: RunRecord, oracle: Any) -> None:
-        pass
+        carry_reported_metrics(oracle)
 
     def search(self, tuner: Any, search: Callable[..., None], *args: Any, **kwargs: Any) -> None:
         search(*args, **kwargs)
@@ -107,6 +107,32 @@ class WorkerHooks:
             stopped_because=stopped_because,
             worker=str(self.role.tuner_id),
         )
+
+
+def carry_reported_metrics(client: Any) -> None:
+    """Send every metric this worker reported for a trial again inside its EndTrial.
+
+    keras-tuner's worker reports a trial's results with ``update_trial`` and then sends ``end_trial``
+    with only the hyperparameters and status; the chief scores the trial from what it recorded. A
+    chief killed between the two (it pushes a trial to the store when it starts and when it ends, not
+    on updates) comes back without those results. Its ``end_trial`` then failed ("Unknown metric"),
+    the worker exited, and the new chief waited for that trial for ever. With the metrics in the
+    EndTrial, the chief adopts what it lacks (:func:`kftune.run.distributed.chief.adopt_reported_metrics`).
+    """
+    reported: dict[str, list[tuple[dict[str, float], int]]] = {}
+    update, end = client.update_trial, client.end_trial
+
+    def update_trial(trial_id: str, metrics: dict[str, Any], step: int = 0) -> Any:
+        reported.setdefault(trial_id, []).append(({k: float(v) for k, v in metrics.items()}, step))
+        return update(trial_id, metrics, step=step)
+
+    def end_trial(trial: Any) -> Any:
+        for metrics, step in reported.pop(trial.trial_id, []):
+            for name, value in metrics.items():
+                trial.metrics.update(name, value, step=step)
+        return end(trial)
+
+    client.update_trial, client.end_trial = update_trial, end_trial
 
 
 def wait_for_chief_state(store: Any, spec: TuningSpec, timeout: float) -> dict[str, Any]:
