@@ -89,6 +89,28 @@ def test_paired_by_instance_sees_a_steady_loss_that_medians_hide():
     assert verdict([1.3 * h for h in hard], hard[:2]) == "n/a"
 
 
+def test_the_rule_scores_every_search_of_the_field_on_kftunes_cells():
+    """Each search in turn against the best of the others; a peer's cell counts only where kftune ran
+    too, so every row reads the same cells."""
+    def runs(method, problem, value, n=25):
+        return [dict(_run(method, s, [value] * n), problem=problem) for s in (1, 2, 3)]
+
+    summary = report.summarize(
+        runs("kftune_gp", "bbob_f01_d05", 1.0) + runs("optuna_gp", "bbob_f01_d05", 2.0)
+        + runs("optuna_tpe", "bbob_f01_d05", 5.0) + runs("botorch", "bbob_f01_d05", 0.9)
+        + runs("kftune_gp", "bbob_f02_d05", 3.0) + runs("optuna_gp", "bbob_f02_d05", 1.0)
+        + runs("optuna_tpe", "bbob_f02_d05", 2.0) + runs("botorch", "bbob_f02_d05", 4.0)
+        + runs("optuna_gp", "bbob_f03_d05", 0.1) + runs("botorch", "bbob_f03_d05", 9.0))  # no kftune: no cell
+    rows = {(r["subject"], r["others"]): r for r in report.rule_for_each(summary, ["bbob_f01_d05", "bbob_f02_d05", "bbob_f03_d05"])}
+    kf = rows[("kftune_gp", report.PEERS)]
+    assert (kf["cells"], kf["ok"], kf["worse2x"]) == (2, 0, 1)  # 1.0 vs 0.9 lost; 3.0 vs 1.0 beyond 2x
+    gp = rows[("optuna_gp", ("kftune_gp", "optuna_tpe", "botorch"))]
+    assert (gp["cells"], gp["ok"], gp["worse2x"]) == (2, 1, 1)  # 2.0 vs 0.9; 1.0 best
+    bo = rows[("botorch", ("optuna_gp", "optuna_tpe"))]
+    assert (bo["cells"], bo["ok"], bo["worse2x"]) == (2, 1, 1)  # 0.9 best; 4.0 vs 1.0
+    assert ("kftune_gp", ("optuna_gp", "optuna_tpe")) not in rows
+
+
 def test_a_noisy_problem_scores_the_picked_trial_at_its_noiseless_value():
     """On branin_noisy a search sees scores with noise of 10% of Branin's spread; the harness scores the
     trial with the best *observed* score at its noiseless value (what a user who picks that trial gets),
