@@ -12,6 +12,10 @@ only the method differs):
 * ``hyperband``: keras-tuner's Hyperband (``max_epochs`` = the epochs, factor 3, one iteration, its
   whole schedule).
 
+The ``*_wide_random`` tasks run ``none`` and ``median`` with ``random`` search instead: its proposals do
+not depend on the results, so both methods train the same configurations and only the stopping differs
+(their Hyperband row is the Bayesian task's runs: Hyperband has its own search).
+
 The target of a (task, seed) is the final best objective of ``none`` for that seed, within 0.5%
 (accuracy >= 0.995 x best; loss <= 1.005 x best). Epochs to target = epochs trained by all trials up
 to the first trial whose running best meets it (Hyperband's trials train ``tuner/epochs -
@@ -62,7 +66,13 @@ TASKS = {  # name: (example spec, max_trials, epochs, search_space entries repla
     "digits_mlp_wide": ("digits.yaml", 20, 15, {"learning_rate": WIDE_LR}),
     "digits_cnn_wide": ("cnn.yaml", 20, 15, {"learning_rate": WIDE_LR}),
     "housing_mlp_wide": ("regression.yaml", 20, 15, {"learning_rate": WIDE_LR}),
+    # the same with random search, whose proposals do not depend on the results: a rule then stops
+    # trials of the same proposals, and the search wastes more trials for it to stop
+    "digits_mlp_wide_random": ("digits.yaml", 20, 15, {"learning_rate": WIDE_LR}),
+    "housing_mlp_wide_random": ("regression.yaml", 20, 15, {"learning_rate": WIDE_LR}),
 }
+RANDOM_SEARCH = {"digits_mlp_wide_random": "digits_mlp_wide", "housing_mlp_wide_random": "housing_mlp_wide"}
+
 METHODS = ("none", "median", "asha", "hyperband")
 INITIAL_POINTS = 6  # the Bayesian runs' quasi-random start (see task_spec)
 EXTEND = 3  # extended runs: 3x the trials (Hyperband: 2 iterations), cut at the epoch budget
@@ -155,6 +165,8 @@ def task_spec(task: str, method: str, seed: int, extended: bool = False) -> dict
         # run must start as its plain run did
         spec["tuner"] = {"algorithm": "bayesian", "max_trials": max_trials, "seed": seed,
                          "num_initial_points": INITIAL_POINTS, **failures}
+        if task in RANDOM_SEARCH:
+            spec["tuner"] = {"algorithm": "random", "max_trials": max_trials, "seed": seed, **failures}
         if method != "none":
             spec["tuner"]["early_stopping"] = {"rule": method}
         if extended:
@@ -241,21 +253,25 @@ def report(runs: list[dict], out: Path, argv: list[str]) -> str:
     checks = []
     for task in TASKS:
         by = {m: {r["seed"]: r for r in runs if r["task"] == task and r["method"] == m} for m in METHODS}
-        seeds = sorted(set.intersection(*(set(by[m]) for m in METHODS)))  # seeds every method finished
+        if task in RANDOM_SEARCH:  # Hyperband has its own search: the same runs as the Bayesian task's
+            by["hyperband"] = {r["seed"]: r for r in runs if r["task"] == RANDOM_SEARCH[task] and r["method"] == "hyperband"}
+        present = [m for m in METHODS if by[m]]
+        seeds = sorted(set.intersection(*(set(by[m]) for m in present))) if "none" in present else []  # every method's seeds
         if not seeds:
             continue
         name, max_trials, epochs, space = TASKS[task]
         direction = by["none"][seeds[0]]["direction"]
         widened = "".join(f"; {k} widened to {v['min']:g}–{v['max']:g} ({v.get('sampling', 'linear')})"
                           for k, v in (space or {}).items())
-        lines += [f"## {task} (examples/{name}{widened}; {max_trials} trials x {epochs} epochs; objective "
+        search = "; random search (Hyperband: the Bayesian task's runs)" if task in RANDOM_SEARCH else ""
+        lines += [f"## {task} (examples/{name}{widened}{search}; {max_trials} trials x {epochs} epochs; objective "
                   f"{'max' if direction == 'max' else 'min'}; seeds {seeds[0]}–{seeds[-1]})", "",
                   "| method | seeds | reached target | epochs to target (median [min–max]) | seconds to target (median) "
                   "| epochs to none's final best (median; seeds reaching it) | epochs in total (median) | "
                   "final best (median) | final best vs none (seeds not worse) |",
                   "|---|---|---|---|---|---|---|---|---|"]
         med_ep = {}
-        for m in METHODS:
+        for m in present:
             rs = [by[m][s] for s in seeds if s in by[m]]
             if not rs:
                 continue
