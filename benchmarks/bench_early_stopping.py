@@ -69,9 +69,10 @@ TASKS = {  # name: (example spec, max_trials, epochs, search_space entries repla
     # the same with random search, whose proposals do not depend on the results: a rule then stops
     # trials of the same proposals, and the search wastes more trials for it to stop
     "digits_mlp_wide_random": ("digits.yaml", 20, 15, {"learning_rate": WIDE_LR}),
+    "digits_cnn_wide_random": ("cnn.yaml", 20, 15, {"learning_rate": WIDE_LR}),
     "housing_mlp_wide_random": ("regression.yaml", 20, 15, {"learning_rate": WIDE_LR}),
 }
-RANDOM_SEARCH = {"digits_mlp_wide_random": "digits_mlp_wide", "housing_mlp_wide_random": "housing_mlp_wide"}
+RANDOM_SEARCH = {f"{t}_random": t for t in ("digits_mlp_wide", "digits_cnn_wide", "housing_mlp_wide")}
 
 METHODS = ("none", "median", "asha", "hyperband")
 INITIAL_POINTS = 6  # the Bayesian runs' quasi-random start (see task_spec)
