@@ -7,6 +7,7 @@ import io
 import json
 import shutil
 import subprocess
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -75,6 +76,53 @@ def test_search_through_a_faulty_network_loses_nothing(tmp_path: Path, tiny_gcs_
     local = sorted(p.relative_to(tmp_path / "work").as_posix() for p in (tmp_path / "work").rglob("*") if p.is_file())
     remote = sorted(info.key for info in store.list(""))
     assert set(local) <= set(remote)
+
+
+# A process that dies (os._exit: no cleanup, as under SIGKILL) when a push is about to upload the event
+# log after the second trial ended: the store then has that trial in oracle.json, not in the log.
+_KILLED_BEFORE_THE_EVENT_LOG = """
+import json, os, sys
+from kftune import cli, layout
+from kftune.storage.gcs import GCSStore
+
+upload = GCSStore.upload_files
+
+def upload_files(self, items):
+    for local, key in items:
+        if key.endswith(layout.EVENTS_FILE):
+            ends = [line for line in open(local) if '"trial_end"' in line]
+            if len(ends) == 2:
+                os._exit(137)
+    return upload(self, items)
+
+GCSStore.upload_files = upload_files
+sys.argv = ["kftune", *sys.argv[1:]]
+cli.main()
+"""
+
+
+def test_a_run_killed_between_the_state_and_the_event_log_keeps_every_trials_seconds(tmp_path: Path, gcs_emulator) -> None:
+    """oracle.json goes up before the event log (layout.SYNC_TIERS); the trials' seconds go up before
+    oracle.json, so the resumed run's trials.csv has the seconds of the trial whose log line was lost."""
+    spec = write_spec(tmp_path, max_trials=3, epochs=1)
+    uri = f"gs://{gcs_emulator.bucket}/between/{uuid.uuid4().hex[:8]}"
+    killed = subprocess.run([sys.executable, "-c", _KILLED_BEFORE_THE_EVENT_LOG,
+                             *kftune_command(spec, uri, "--workdir", str(tmp_path / "pod-1"))[3:]],
+                            capture_output=True, text=True, timeout=300)
+    assert killed.returncode == 137, killed.stderr[-3000:]
+    store = open_store(uri)
+    logged = [json.loads(line) for line in store.read_bytes("state/kftune_events.jsonl").decode().splitlines()]
+    assert sum(e["event"] == "trial_end" for e in logged) == 1, "the kill came after the second trial's log line"
+
+    done = subprocess.run(kftune_command(spec, uri, "--workdir", str(tmp_path / "pod-2")),
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = list(csv.DictReader(io.StringIO(store.read_bytes("trials.csv").decode())))
+    assert [r["status"] for r in rows] == ["COMPLETED"] * 3
+    assert all(float(r["seconds"]) > 0 for r in rows), rows
+    ends = [json.loads(line) for line in store.read_bytes("state/kftune_events.jsonl").decode().splitlines()
+            if '"trial_end"' in line]
+    assert len(ends) == 2, "the resumed run ran one trial; the second trial was not run again"
 
 
 def test_second_run_on_the_same_prefix_is_refused(tmp_path: Path, tiny_gcs_spec, gcs_emulator) -> None:

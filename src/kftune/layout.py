@@ -20,6 +20,7 @@ RESULT_FILES = (BEST_HYPERPARAMETERS, BEST_MODEL, TRIALS, REPORT, RUN_RECORD, SP
 STATE_DIR = "state"
 STATE_FILE = "kftune_state.json"  # spec hash, fingerprint and search seed: what a resume must match
 EVENTS_FILE = "kftune_events.jsonl"  # trial start/end events with wall times
+TRIAL_SECONDS = "kftune_seconds.json"  # each ended trial's wall seconds; uploaded before oracle.json
 TRIAL_LOG = "kftune_trials.log"  # the full traceback of every failed trial (the console shows one line)
 ORACLE_FILE = "oracle.json"  # keras-tuner's oracle state: the commit point of a trial
 BEST_MODEL_STATE = "best_model.keras"  # the best trial's model so far
@@ -36,6 +37,7 @@ SYNC_EXCLUDE = (LOCK_NAME, "*.tmp", f"{STATE_DIR}/{BEST_MODEL_PENDING}")
 # Upload order after each trial: the trial's own files, then keras-tuner's oracle.json (the commit
 # point of the state), then what reports the trial (the results and the event log): whatever a reader
 # or a new pod sees as started or COMPLETED in the store is also so in the state it resumes from.
+# TRIAL_SECONDS is in the first tier, so a trial the store's oracle.json has ended has its seconds too.
 SYNC_TIERS = ((ORACLE_FILE, f"*/{ORACLE_FILE}"), (TRIALS, BEST_HYPERPARAMETERS, RUN_RECORD, f"{STATE_DIR}/{EVENTS_FILE}"))
 
 

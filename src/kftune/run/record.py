@@ -71,6 +71,11 @@ class RunRecord:
         self.role, self.tuner_id = role, tuner_id
         self.progress, self.lock = progress, lock
         self.events = EventLog(self.state_dir / layout.EVENTS_FILE)
+        # Not only in the event log: that goes up after oracle.json, so a kill between the two uploads
+        # would leave a trial the store has ended without its seconds.
+        self.seconds: dict[str, float] = {
+            str(k): float(v) for k, v in (read_json(self.state_dir / layout.TRIAL_SECONDS) or {}).items()
+        }
         self.started, self.started_at = time.monotonic(), files.now_iso()
         self.stopped_because = "max_trials reached"
         self.stop_requested = False
@@ -114,10 +119,18 @@ class RunRecord:
         where = {"tuner_id": tuner_id or self.tuner_id} if self.role != "single" else {}
         self.events.add(event="trial_start", trial_id=trial_id, pid=os.getpid(), **where)
 
-    def trial_seconds(self, trial_id: str) -> float:
-        seconds = time.monotonic() - self.trial_t0.pop(trial_id, time.monotonic())
+    def trial_seconds(self, trial_id: str) -> float | None:
+        """Seconds since the trial started here, or since its logged start (a chief restarted while a
+        worker ran it); None when neither is known."""
+        t0 = self.trial_t0.pop(trial_id, None)
+        start = self.events.last_start(trial_id) if t0 is None else None
+        if t0 is not None:
+            seconds: float | None = time.monotonic() - t0
+        else:
+            seconds = max(time.time() - float(start["t"]), 0.0) if start and "t" in start else None
         self.trials_run_here += 1
-        self.trial_seconds_here.append(seconds)
+        if seconds is not None:
+            self.trial_seconds_here.append(seconds)
         return seconds
 
     def record_trial_end(self, oracle: Any, trial_id: str, tuner_id: str | None = None, *, model_elsewhere: bool = False) -> None:
@@ -138,6 +151,9 @@ class RunRecord:
             self.best_value, self.best_trial_id = float(score), trial_id
         where = {"tuner_id": tuner_id} if tuner_id else {}
         self.events.add(event="trial_end", trial_id=trial_id, status=status, score=score, seconds=seconds, **where)
+        if seconds is not None:
+            self.seconds[trial_id] = seconds
+            files.write_json(self.state_dir / layout.TRIAL_SECONDS, self.seconds)
         self.write_results(oracle)
         self.check_budget(oracle)
         if self.location.remote:
@@ -244,7 +260,8 @@ class RunRecord:
     # ------------------------------------------------------------------ result files
     def table(self, oracle: Any) -> files.TrialTable:
         names = list(self.spec.search_space)
-        return files.TrialTable.from_oracle(oracle, self.spec.objective.direction, names, self.events.seconds())
+        return files.TrialTable.from_oracle(oracle, self.spec.objective.direction, names,
+                                         {**self.events.seconds(), **self.seconds})
 
     def best_record(self, oracle: Any) -> dict[str, Any]:
         best = oracle.get_best_trials(1)
