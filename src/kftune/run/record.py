@@ -123,10 +123,10 @@ class RunRecord:
         """Seconds since the trial started here, or since its logged start (a chief restarted while a
         worker ran it); None when neither is known."""
         t0 = self.trial_t0.pop(trial_id, None)
-        start = self.events.last_start(trial_id) if t0 is None else None
         if t0 is not None:
             seconds: float | None = time.monotonic() - t0
         else:
+            start = self.events.last_start(trial_id)
             seconds = max(time.time() - float(start["t"]), 0.0) if start and "t" in start else None
         self.trials_run_here += 1
         if seconds is not None:
